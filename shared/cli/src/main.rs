@@ -1,0 +1,2 @@
+//! `usher`: the operator's tool.
+fn main() {}

@@ -1,0 +1,1 @@
+//! CDN health scoring (work in progress).

@@ -1,0 +1,1 @@
+//! HLS playlists: a lossless, line-oriented model that rewrites URIs (work in progress).

@@ -1,0 +1,1 @@
+//! Ticket and session tokens (work in progress).

@@ -1,0 +1,6 @@
+//! Integration tests of `usher-shared`: one binary, one module per area.
+
+mod health;
+mod interop;
+mod playlist;
+mod token;
