@@ -148,7 +148,11 @@ impl EdgeAuth {
     }
 
     /// A key from hex digits, as EdgeAuth keys are written.
-    pub fn from_hex(hex: &str, algorithm: Algorithm, options: Options) -> Result<Self, ConfigError> {
+    pub fn from_hex(
+        hex: &str,
+        algorithm: Algorithm,
+        options: Options,
+    ) -> Result<Self, ConfigError> {
         Self::new(SecretKey::from_hex(algorithm, hex)?, options)
     }
 
@@ -237,20 +241,28 @@ impl EdgeAuth {
         let signed = self.signing_parts(fields.signed, url.as_deref());
         let parts = signed.as_parts();
         let genuine = self.primary.verify(&parts, &tag)
-            || self.transition.as_ref().is_some_and(|key| key.verify(&parts, &tag));
+            || self
+                .transition
+                .as_ref()
+                .is_some_and(|key| key.verify(&parts, &tag));
         if !genuine {
             return Err(Reason::BadSignature);
         }
 
         let leeway = self.options.leeway_secs;
-        if fields.start.is_some_and(|st| st > now.saturating_add(leeway)) {
+        if fields
+            .start
+            .is_some_and(|st| st > now.saturating_add(leeway))
+        {
             return Err(Reason::NotYetValid);
         }
         if fields.end <= now.saturating_sub(leeway) {
             return Err(Reason::Expired);
         }
         if let Some(bound) = fields.ip {
-            let from = presented.ip.map(|ip| escape_if(self.options.escape_early, ip));
+            let from = presented
+                .ip
+                .map(|ip| escape_if(self.options.escape_early, ip));
             if from.as_deref() != Some(bound) {
                 return Err(Reason::IpMismatch);
             }
@@ -538,10 +550,7 @@ mod tests {
             ea.verify(&token, &from(Some("10.0.0.2")), NOW),
             Err(Reason::IpMismatch)
         );
-        assert_eq!(
-            ea.verify(&token, &from(None), NOW),
-            Err(Reason::IpMismatch)
-        );
+        assert_eq!(ea.verify(&token, &from(None), NOW), Err(Reason::IpMismatch));
     }
 
     #[test]
@@ -581,10 +590,14 @@ mod tests {
         assert!(token.contains(";acl=/a/*,/b/*;"));
         assert!(ea.verify(&token, &at("/b/x"), NOW).is_ok());
         assert!(matches!(
-            EdgeAuth::from_hex(KEY, Algorithm::Sha256, Options {
-                field_delimiter: '!',
-                ..Options::default()
-            }),
+            EdgeAuth::from_hex(
+                KEY,
+                Algorithm::Sha256,
+                Options {
+                    field_delimiter: '!',
+                    ..Options::default()
+                }
+            ),
             Err(ConfigError::BadDelimiter)
         ));
     }
@@ -657,6 +670,9 @@ mod tests {
     fn debug_output_hides_key_and_salt() {
         let ea = auth(Options::default()).with_salt("pepper");
         let printed = alloc::format!("{ea:?}");
-        assert!(!printed.contains(KEY) && !printed.contains("pepper"), "{printed}");
+        assert!(
+            !printed.contains(KEY) && !printed.contains("pepper"),
+            "{printed}"
+        );
     }
 }

@@ -1,1 +1,3 @@
-//! CLI tests.
+//! Integration tests of the `usher` binary: one binary, one module per subcommand.
+
+mod token;
