@@ -26,7 +26,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
-use super::key::{decode_hex, encode_hex, hex_digit};
+use super::key::{MAX_MAC_LEN, decode_hex_into, encode_hex, hex_digit};
 use super::{Algorithm, ConfigError, Reason, SecretKey, glob};
 
 /// How tokens are spelled and checked. The defaults are the reference library's.
@@ -114,21 +114,22 @@ pub struct Presented<'a> {
     pub ip: Option<&'a str>,
 }
 
-/// The fields of a verified token, as written in it (escaped values stay escaped).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionClaims {
+/// The fields of a verified token, as written in it (escaped values stay escaped), borrowed
+/// from the token so that checking a segment request allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionClaims<'t> {
     /// `ip`, if the token is bound to one.
-    pub ip: Option<String>,
+    pub ip: Option<&'t str>,
     /// `st`, if present.
     pub start: Option<u64>,
     /// `exp`.
     pub end: u64,
     /// `acl`, for ACL tokens (the raw field: entries joined by the ACL delimiter).
-    pub acl: Option<String>,
+    pub acl: Option<&'t str>,
     /// `id`, the session id.
-    pub session_id: Option<String>,
+    pub session_id: Option<&'t str>,
     /// `data`, the payload.
-    pub data: Option<String>,
+    pub data: Option<&'t str>,
 }
 
 impl EdgeAuth {
@@ -226,25 +227,26 @@ impl EdgeAuth {
     /// constant time (`bad_signature`), `st` (`not_yet_valid`), `exp` (`expired`), `ip`
     /// (`ip_mismatch`), and the path against `acl` (`out_of_scope`). A URL token signs its path,
     /// so a URL token presented for another path fails as `bad_signature`.
-    pub fn verify(
+    pub fn verify<'t>(
         &self,
-        token: &str,
+        token: &'t str,
         presented: &Presented<'_>,
         now: u64,
-    ) -> Result<SessionClaims, Reason> {
-        let fields = parse(token, self.options.field_delimiter)?;
+    ) -> Result<SessionClaims<'t>, Reason> {
+        let fields = parse(token, ascii(self.options.field_delimiter))?;
         let url = match fields.acl {
             Some(_) => None,
             None => Some(escape_if(self.options.escape_early, presented.path)),
         };
-        let tag = decode_hex(fields.hmac.as_bytes()).ok_or(Reason::Malformed)?;
+        let mut tag = [0u8; MAX_MAC_LEN];
+        let tag = decode_hex_into(fields.hmac.as_bytes(), &mut tag).ok_or(Reason::Malformed)?;
         let signed = self.signing_parts(fields.signed, url.as_deref());
         let parts = signed.as_parts();
-        let genuine = self.primary.verify(&parts, &tag)
+        let genuine = self.primary.verify(&parts, tag)
             || self
                 .transition
                 .as_ref()
-                .is_some_and(|key| key.verify(&parts, &tag));
+                .is_some_and(|key| key.verify(&parts, tag));
         if !genuine {
             return Err(Reason::BadSignature);
         }
@@ -268,20 +270,23 @@ impl EdgeAuth {
             }
         }
         if let Some(acl) = fields.acl {
+            // Delimiters are ASCII (checked in `new`), so splitting bytes splits characters.
+            let acl_delim = ascii(self.options.acl_delimiter);
             let allowed = acl
-                .split(self.options.acl_delimiter)
-                .any(|entry| glob::matches(entry, presented.path));
+                .as_bytes()
+                .split(|&b| b == acl_delim)
+                .any(|entry| glob::matches_bytes(entry, presented.path.as_bytes()));
             if !allowed {
                 return Err(Reason::OutOfScope);
             }
         }
         Ok(SessionClaims {
-            ip: fields.ip.map(String::from),
+            ip: fields.ip,
             start: fields.start,
             end: fields.end,
-            acl: fields.acl.map(String::from),
-            session_id: fields.id.map(String::from),
-            data: fields.data.map(String::from),
+            acl: fields.acl,
+            session_id: fields.id,
+            data: fields.data,
         })
     }
 
@@ -352,9 +357,20 @@ struct Fields<'t> {
 
 /// Splits a token into its fields. Each known field may appear once, `hmac` must come last,
 /// `exp` is required, and times must be plain decimal numbers; anything else is `malformed`.
-fn parse(token: &str, delim: char) -> Result<Fields<'_>, Reason> {
-    let (signed, hmac_field) = token.rsplit_once(delim).ok_or(Reason::Malformed)?;
-    let hmac = hmac_field.strip_prefix("hmac=").ok_or(Reason::Malformed)?;
+///
+/// Works on bytes: the delimiter is ASCII, so every split falls on a character boundary and
+/// the `str` slices below cannot fail; it is the hot path of every segment request.
+fn parse(token: &str, delim: u8) -> Result<Fields<'_>, Reason> {
+    let bytes = token.as_bytes();
+    let hmac_at = bytes
+        .iter()
+        .rposition(|&b| b == delim)
+        .ok_or(Reason::Malformed)?;
+    let signed = token.get(..hmac_at).ok_or(Reason::Malformed)?;
+    let hmac = token
+        .get(hmac_at + 1..)
+        .and_then(|field| field.strip_prefix("hmac="))
+        .ok_or(Reason::Malformed)?;
     let mut fields = Fields {
         signed,
         ip: None,
@@ -366,8 +382,15 @@ fn parse(token: &str, delim: char) -> Result<Fields<'_>, Reason> {
         hmac,
     };
     let mut end = None;
-    for field in signed.split(delim) {
-        let (name, value) = field.split_once('=').ok_or(Reason::Malformed)?;
+    let mut rest = signed;
+    loop {
+        let (field, tail) = match rest.bytes().position(|b| b == delim) {
+            Some(cut) => (rest.get(..cut), rest.get(cut + 1..)),
+            None => (Some(rest), None),
+        };
+        let (name, value) = field
+            .and_then(|field| field.split_once('='))
+            .ok_or(Reason::Malformed)?;
         let slot_was_empty = match name {
             "ip" => fields.ip.replace(value).is_none(),
             "st" => fields.start.replace(parse_time(value)?).is_none(),
@@ -380,9 +403,18 @@ fn parse(token: &str, delim: char) -> Result<Fields<'_>, Reason> {
         if !slot_was_empty {
             return Err(Reason::Malformed);
         }
+        match tail {
+            Some(tail) => rest = tail,
+            None => break,
+        }
     }
     fields.end = end.ok_or(Reason::Malformed)?;
     Ok(fields)
+}
+
+/// A delimiter as a byte; `EdgeAuth::new` only accepts ASCII delimiters.
+fn ascii(c: char) -> u8 {
+    u8::try_from(c).unwrap_or(b'~')
 }
 
 fn parse_time(value: &str) -> Result<u64, Reason> {

@@ -11,8 +11,31 @@
 
 /// Whether `path` matches the glob `pattern`.
 pub fn matches(pattern: &str, path: &str) -> bool {
-    let pattern = pattern.as_bytes();
-    let path = path.as_bytes();
+    matches_bytes(pattern.as_bytes(), path.as_bytes())
+}
+
+/// [`matches`] on bytes.
+pub fn matches_bytes(pattern: &[u8], path: &[u8]) -> bool {
+    // Scopes are nearly always a literal prefix and one trailing star (`/events/e1/*`): compare
+    // the literal part at memcmp speed, and only then walk what follows the first wildcard.
+    let literal = pattern
+        .iter()
+        .position(|&c| c == b'*' || c == b'?')
+        .unwrap_or(pattern.len());
+    let (Some(prefix), Some(pattern)) = (pattern.get(..literal), pattern.get(literal..)) else {
+        return false;
+    };
+    let Some(path) = path.strip_prefix(prefix) else {
+        return false;
+    };
+    if pattern == b"*" {
+        return true;
+    }
+    walk(pattern, path)
+}
+
+/// The general matcher.
+fn walk(pattern: &[u8], path: &[u8]) -> bool {
     let (mut p, mut s) = (0usize, 0usize);
     // Where to resume after the most recent `*`: (pattern index after it, path index it has
     // consumed up to).

@@ -115,34 +115,72 @@ struct RawHeader<'a> {
     crit: Option<serde::de::IgnoredAny>,
 }
 
-/// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumericDate {
-    Int(i64),
-    Float(f64),
-}
+/// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional, kept as whole
+/// seconds truncated toward zero and clamped to `i64` (PyJWT's `int()` truncates the same way,
+/// and clamping keeps every comparison with a realistic clock the same).
+struct NumericDate(i64);
 
-impl NumericDate {
-    /// Whole seconds, truncated toward zero and clamped to `i64` (as PyJWT's `int()` truncates;
-    /// clamping keeps every comparison with a realistic clock the same).
-    fn secs(&self) -> i64 {
-        match *self {
-            NumericDate::Int(v) => v,
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = NumericDate;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a number of seconds")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<NumericDate, E> {
+                Ok(NumericDate(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<NumericDate, E> {
+                Ok(NumericDate(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
             #[expect(
                 clippy::cast_possible_truncation,
-                reason = "`as` saturates, which is the clamping we want"
+                reason = "`as` truncates toward zero and saturates, which is the rule"
             )]
-            NumericDate::Float(v) => v as i64,
+            fn visit_f64<E>(self, v: f64) -> Result<NumericDate, E> {
+                Ok(NumericDate(v as i64))
+            }
         }
+        d.deserialize_any(Visitor)
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawAudience<'a> {
-    One(#[serde(borrow)] Cow<'a, str>),
-    Many(#[serde(borrow)] Vec<Cow<'a, str>>),
+/// `aud`: one string or an array of strings (RFC 7519 §4.1.3).
+struct RawAudience {
+    values: Vec<String>,
+    /// Whether the claim counts as present: PyJWT treats `""` and `[]` as absent.
+    present: bool,
+}
+
+impl<'de> Deserialize<'de> for RawAudience {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawAudience;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RawAudience, E> {
+                Ok(RawAudience {
+                    values: alloc::vec![String::from(v)],
+                    present: !v.is_empty(),
+                })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawAudience, A::Error> {
+                let mut values = Vec::new();
+                while let Some(value) = seq.next_element::<String>()? {
+                    values.push(value);
+                }
+                let present = !values.is_empty();
+                Ok(RawAudience { values, present })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -151,8 +189,8 @@ struct RawClaims<'a> {
     iss: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     sub: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    aud: Option<RawAudience<'a>>,
+    #[serde(default)]
+    aud: Option<RawAudience>,
     #[serde(borrow, default)]
     jti: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -185,10 +223,12 @@ pub fn verify(
     // Every segment is decoded before any check, as PyJWT does, so a token that is not even
     // well-formed is reported as `malformed` whatever else is wrong with it. Nothing in the
     // payload is trusted until the MAC matches.
-    let header_json = decode_segment(header_b64)?;
-    let header: RawHeader<'_> = json_object(&header_json)?;
-    let payload_json = decode_segment(payload_b64)?;
-    let signature = decode_segment(signature)?;
+    let (mut header_buf, mut payload_buf, mut signature_buf) =
+        (Buffer::new(), Buffer::new(), Buffer::new());
+    let header_json = header_buf.decode(header_b64)?;
+    let header: RawHeader<'_> = json_object(header_json)?;
+    let payload_json = payload_buf.decode(payload_b64)?;
+    let signature = signature_buf.decode(signature)?;
     if header.crit.is_some() {
         return Err(Reason::Malformed);
     }
@@ -197,11 +237,11 @@ pub fn verify(
     }
     let kid = header.kid.ok_or(Reason::MissingKid)?;
     let key = keyring.get(&kid).ok_or(Reason::UnknownKid)?;
-    if !key.verify(&[signing_input.as_bytes()], &signature) {
+    if !key.verify(&[signing_input.as_bytes()], signature) {
         return Err(Reason::BadSignature);
     }
 
-    let raw: RawClaims<'_> = json_object(&payload_json)?;
+    let raw: RawClaims<'_> = json_object(payload_json)?;
     let claims = check_claims(raw, policy, now)?;
     if !glob::matches(&claims.scope, path) {
         return Err(Reason::OutOfScope);
@@ -219,9 +259,9 @@ fn check_claims(raw: RawClaims<'_>, policy: &Policy<'_>, now: u64) -> Result<Cla
     let now = i64::try_from(now).unwrap_or(i64::MAX);
     let leeway = i64::try_from(policy.leeway_secs).unwrap_or(i64::MAX);
     let latest_start = now.saturating_add(leeway);
-    let iat = raw.iat.as_ref().map(NumericDate::secs);
-    let nbf = raw.nbf.as_ref().map(NumericDate::secs);
-    let exp = exp.secs();
+    let iat = raw.iat.map(|d| d.0);
+    let nbf = raw.nbf.map(|d| d.0);
+    let exp = exp.0;
     if iat.is_some_and(|iat| iat > latest_start) || nbf.is_some_and(|nbf| nbf > latest_start) {
         return Err(Reason::NotYetValid);
     }
@@ -235,14 +275,9 @@ fn check_claims(raw: RawClaims<'_>, policy: &Policy<'_>, now: u64) -> Result<Cla
             Some(_) => {}
         }
     }
-    // An empty `aud` (string or list) counts as absent, as in PyJWT.
-    let (aud, has_aud): (Vec<String>, bool) = match raw.aud {
+    let (aud, has_aud) = match raw.aud {
         None => (Vec::new(), false),
-        Some(RawAudience::One(one)) => (alloc::vec![one.clone().into_owned()], !one.is_empty()),
-        Some(RawAudience::Many(many)) => {
-            let present = !many.is_empty();
-            (many.into_iter().map(Cow::into_owned).collect(), present)
-        }
+        Some(RawAudience { values, present }) => (values, present),
     };
     match policy.audience {
         None if has_aud => return Err(Reason::BadAudience),
@@ -284,17 +319,42 @@ fn json_object<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, Reason> {
     serde_json::from_slice(json).map_err(|_| Reason::Malformed)
 }
 
-/// Decodes one base64url segment. Trailing `=` padding is tolerated when it is correct (some
-/// issuers send it), and non-canonical encodings are refused, so one token has one spelling.
-fn decode_segment(segment: &str) -> Result<Vec<u8>, Reason> {
-    let stripped = segment.trim_end_matches('=');
-    let padding = segment.len() - stripped.len();
-    if padding > 2 || (padding > 0 && !segment.len().is_multiple_of(4)) {
-        return Err(Reason::Malformed);
+/// Room for one decoded segment: on the stack for the sizes tickets have, on the heap beyond.
+struct Buffer {
+    stack: [u8; 768],
+    heap: Vec<u8>,
+}
+
+impl Buffer {
+    fn new() -> Self {
+        Buffer {
+            stack: [0; 768],
+            heap: Vec::new(),
+        }
     }
-    URL_SAFE_NO_PAD
-        .decode(stripped)
-        .map_err(|_| Reason::Malformed)
+
+    /// Decodes one base64url segment. Trailing `=` padding is tolerated when it is correct
+    /// (some issuers send it), and non-canonical encodings are refused, so one token has one
+    /// spelling.
+    fn decode(&mut self, segment: &str) -> Result<&[u8], Reason> {
+        let stripped = segment.trim_end_matches('=');
+        let padding = segment.len() - stripped.len();
+        if padding > 2 || (padding > 0 && !segment.len().is_multiple_of(4)) {
+            return Err(Reason::Malformed);
+        }
+        // Three bytes per four characters, rounded up, bounds the decoded length.
+        if stripped.len().div_ceil(4) * 3 <= self.stack.len() {
+            let n = URL_SAFE_NO_PAD
+                .decode_slice(stripped, &mut self.stack)
+                .map_err(|_| Reason::Malformed)?;
+            self.stack.get(..n).ok_or(Reason::Malformed)
+        } else {
+            self.heap = URL_SAFE_NO_PAD
+                .decode(stripped)
+                .map_err(|_| Reason::Malformed)?;
+            Ok(&self.heap)
+        }
+    }
 }
 
 /// Mints a ticket signed with the keyring's key `kid`.

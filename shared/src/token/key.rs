@@ -235,6 +235,23 @@ impl fmt::Debug for Keyring {
     }
 }
 
+/// The longest MAC of any supported algorithm (SHA-256), in bytes.
+pub(crate) const MAX_MAC_LEN: usize = 32;
+
+/// Decodes hex digits of either case into `out`, returning the filled prefix; `None` for an odd
+/// length, a non-hex digit, or more bytes than `out` holds. Allocation-free for the hot path.
+pub(crate) fn decode_hex_into<'o>(hex: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let filled = out.get_mut(..hex.len() / 2)?;
+    for (byte, pair) in filled.iter_mut().zip(hex.chunks_exact(2)) {
+        let [hi, lo] = pair else { return None };
+        *byte = hex_value(*hi)? << 4 | hex_value(*lo)?;
+    }
+    Some(filled)
+}
+
 /// Decodes hex digits of either case; `None` for an odd length or a non-hex digit.
 pub(crate) fn decode_hex(hex: &[u8]) -> Option<Vec<u8>> {
     if !hex.len().is_multiple_of(2) {
@@ -262,11 +279,31 @@ pub(crate) fn hex_digit(value: u8) -> char {
     char::from_digit(u32::from(value & 0x0f), 16).unwrap_or('0')
 }
 
+/// Hex digit values by byte, `0xff` for a byte that is not a hex digit. A table because this
+/// runs on every segment request: 64 digits per SHA-256 tag.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time, where an out-of-range index fails the build"
+)]
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
 fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
+    match HEX_VALUES.get(usize::from(digit)) {
+        Some(&value) if value != 0xff => Some(value),
         _ => None,
     }
 }
