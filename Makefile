@@ -1,0 +1,116 @@
+# Usher's two commands, and the steps they are made of.
+#
+#   make run    set up what is missing, then run the main job (for now: the token demo)
+#   make test   set up what is missing, then run every check CI runs
+#
+# Each step installs only what is missing and says what it is doing, so a second run on the
+# same machine goes straight to the work. Nothing here reads anything outside this checkout.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+TOOLCHAIN := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+WASM_TARGETS := wasm32-wasip1 wasm32-wasip2 wasm32-unknown-unknown
+VENV := .venv
+VENV_STAMP := $(VENV)/.installed
+REQUIREMENTS := shared/tests/interop/requirements.txt
+CARGO_FUZZ_VERSION := 0.13.1
+TEST_LOG := target/test-output.log
+
+say = printf '\n\033[1m==> %s\033[0m\n' "$(1)"
+
+.PHONY: help run test setup toolchain venv apt-python fmt clippy unit wasm-check bench fuzz clean
+
+help:
+	@echo "make run    set up, then run the main job (a token and playlist demo until the local live event exists)"
+	@echo "make test   set up, then run every check: fmt, clippy, tests (interop included), wasm builds"
+	@echo "make bench  run the criterion benchmarks and print the ratio table"
+	@echo "make fuzz   run the fuzz targets for a minute each (needs a nightly toolchain)"
+
+# --- set-up ------------------------------------------------------------------------------
+
+setup: toolchain venv
+
+toolchain:
+	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs (or your distribution's rustup package)"; exit 1; }
+	@if ! rustup toolchain list | grep -q "^$(TOOLCHAIN)"; then \
+		$(call say,installing Rust $(TOOLCHAIN)); \
+		rustup toolchain install $(TOOLCHAIN) --profile minimal; \
+	fi
+	@missing=""; installed=$$(rustup component list --toolchain $(TOOLCHAIN) --installed); \
+	for c in rustfmt clippy; do grep -q "^$$c" <<<"$$installed" || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then $(call say,adding Rust components:$$missing); rustup component add --toolchain $(TOOLCHAIN) $$missing; fi
+	@missing=""; installed=$$(rustup target list --toolchain $(TOOLCHAIN) --installed); \
+	for t in $(WASM_TARGETS); do grep -qx "$$t" <<<"$$installed" || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then $(call say,adding Rust targets:$$missing); rustup target add --toolchain $(TOOLCHAIN) $$missing; fi
+
+# Debian's python3 ships without the venv module; python3-venv adds it.
+apt-python:
+	@if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+		$(call say,installing python3-venv from Debian's packages); \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip; \
+	fi
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): $(REQUIREMENTS) | apt-python
+	@$(call say,creating the test-only Python venv ($(VENV)) with the reference token libraries)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
+	@touch $@
+
+# --- the two commands ------------------------------------------------------------------------
+
+run: toolchain
+	@$(call say,building usher)
+	cargo build --locked --quiet -p usher
+	@$(call say,running the token and playlist demo)
+	@bash shared/cli/demo.sh target/debug/usher
+
+test: setup fmt clippy wasm-check unit
+
+fmt:
+	@$(call say,cargo fmt --check)
+	cargo fmt --all --check
+
+clippy:
+	@$(call say,clippy with warnings as errors)
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+# shared must build, unchanged, for every platform the edge runs on.
+wasm-check:
+	@for t in $(WASM_TARGETS); do \
+		$(call say,building usher-shared for $$t); \
+		RUSTFLAGS="-D warnings" cargo build --locked --quiet -p usher-shared --target $$t; \
+	done
+
+# All tests, interop with PyJWT and akamai-edgeauth included. The last line sums every test
+# binary's results, so the run ends on one plain count.
+unit: venv
+	@$(call say,cargo test (unit, integration, golden, property, interop, CLI))
+	@mkdir -p target
+	@status=0; \
+	USHER_PYTHON=$(CURDIR)/$(VENV)/bin/python cargo test --locked --workspace 2>&1 | tee $(TEST_LOG) || status=$$?; \
+	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' $(TEST_LOG); \
+	exit $$status
+
+# --- benchmarks and fuzzing (not part of make test) ----------------------------------------
+
+bench: toolchain
+	@$(call say,criterion benchmarks (a few minutes))
+	cargo bench --locked -p usher-shared -- --warm-up-time 2 --measurement-time 5
+	@$(call say,ratios against the baselines measured in the same run)
+	@python3 shared/benches/table.py target
+
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || { $(call say,installing a nightly toolchain for cargo-fuzz); rustup toolchain install nightly --profile minimal; }
+	@command -v cargo-fuzz >/dev/null || { $(call say,installing cargo-fuzz $(CARGO_FUZZ_VERSION)); cargo install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION); }
+	@cd shared/fuzz && for t in $$(cargo +nightly fuzz list); do \
+		$(call say,fuzzing $$t for 60 s); \
+		cargo +nightly fuzz run $$t -- -max_total_time=60; \
+	done
+
+clean:
+	cargo clean
+	rm -rf $(VENV)
