@@ -4,6 +4,11 @@
 //! `Hmac::<Sha256>::new_from_slice(key)` + `update(bytes)` + `finalize()` over exactly the bytes
 //! the check authenticates. The ratio between the two is what matters (these machines are
 //! noisy); `make bench` prints it. Target: verify within 1.5x of the bare HMAC.
+#![expect(
+    clippy::unwrap_used,
+    clippy::cast_possible_wrap,
+    reason = "benchmark set-up: a failure should stop the run"
+)]
 
 use std::hint::black_box;
 

@@ -649,7 +649,7 @@ mod tests {
             .unwrap();
         assert!(token.contains("acl=/events/e1/*~id=user+1%2f2~"), "{token}");
         let claims = ea.verify(&token, &at("/events/e1/a"), NOW).unwrap();
-        assert_eq!(claims.session_id.as_deref(), Some("user+1%2f2"));
+        assert_eq!(claims.session_id, Some("user+1%2f2"));
     }
 
     #[test]

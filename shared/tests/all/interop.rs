@@ -3,6 +3,7 @@
 //! The libraries run for real in the project's Python venv (`make venv` creates it; `make test`
 //! does so when it is missing), driven by `shared/tests/interop/interop.py`. Set `USHER_PYTHON`
 //! to use another interpreter that has `PyJWT`, `akamai-edgeauth` and `cryptography`.
+#![cfg(test)]
 
 use std::io::Write as _;
 use std::path::PathBuf;

@@ -1,4 +1,5 @@
 //! `usher token`: the output and exit-code contract.
+#![cfg(test)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
