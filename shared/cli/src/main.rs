@@ -9,6 +9,7 @@
 //! a body that is not a playlist), 2 a usage error (bad flags, unreadable or invalid
 //! configuration).
 
+mod playlist;
 mod token;
 
 use std::fmt;
@@ -29,7 +30,10 @@ struct Cli {
 enum Command {
     /// Mint and verify ticket (JWT HS256) and session (EdgeAuth 2.0) tokens.
     #[command(subcommand)]
-    Token(token::TokenCommand),
+    Token(Box<token::TokenCommand>),
+    /// Rewrite HLS playlists as the edge does.
+    #[command(subcommand)]
+    Playlist(playlist::PlaylistCommand),
 }
 
 /// A mistake in how `usher` was called or configured: exit 2, like clap's own usage errors.
@@ -67,7 +71,8 @@ pub(crate) fn print_line(line: &str) -> std::io::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Token(command) => token::run(command),
+        Command::Token(command) => token::run(*command),
+        Command::Playlist(command) => playlist::run(command),
     };
     match result {
         Ok(code) => code,

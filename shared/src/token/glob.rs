@@ -14,7 +14,7 @@ pub fn matches(pattern: &str, path: &str) -> bool {
     matches_bytes(pattern.as_bytes(), path.as_bytes())
 }
 
-/// [`matches`] on bytes.
+/// [`matches()`] on bytes.
 pub fn matches_bytes(pattern: &[u8], path: &[u8]) -> bool {
     // Scopes are nearly always a literal prefix and one trailing star (`/events/e1/*`): compare
     // the literal part at memcmp speed, and only then walk what follows the first wildcard.
