@@ -362,51 +362,59 @@ struct Fields<'t> {
 /// the `str` slices below cannot fail; it is the hot path of every segment request.
 fn parse(token: &str, delim: u8) -> Result<Fields<'_>, Reason> {
     let bytes = token.as_bytes();
-    let hmac_at = bytes
-        .iter()
-        .rposition(|&b| b == delim)
-        .ok_or(Reason::Malformed)?;
-    let signed = token.get(..hmac_at).ok_or(Reason::Malformed)?;
-    let hmac = token
-        .get(hmac_at + 1..)
-        .and_then(|field| field.strip_prefix("hmac="))
-        .ok_or(Reason::Malformed)?;
     let mut fields = Fields {
-        signed,
+        signed: "",
         ip: None,
         start: None,
         end: 0,
         acl: None,
         id: None,
         data: None,
-        hmac,
+        hmac: "",
     };
     let mut end = None;
-    let mut rest = signed;
+    // One forward pass: find each field's `=` and closing delimiter. Both are ASCII, so every
+    // index below falls on a character boundary and the `get`s cannot fail on a valid `str`.
+    let mut at = 0;
     loop {
-        let (field, tail) = match rest.bytes().position(|b| b == delim) {
-            Some(cut) => (rest.get(..cut), rest.get(cut + 1..)),
-            None => (Some(rest), None),
-        };
-        let (name, value) = field
-            .and_then(|field| field.split_once('='))
-            .ok_or(Reason::Malformed)?;
+        let rest = bytes.get(at..).ok_or(Reason::Malformed)?;
+        let eq = at
+            + rest
+                .iter()
+                .position(|&b| b == b'=')
+                .ok_or(Reason::Malformed)?;
+        let name = bytes.get(at..eq).ok_or(Reason::Malformed)?;
+        if name == b"hmac" {
+            // `hmac` is last: whatever follows must be the tag itself (a stray delimiter is
+            // not a hex digit, so decoding the tag refuses it).
+            fields.signed = token.get(..at.saturating_sub(1)).ok_or(Reason::Malformed)?;
+            fields.hmac = token.get(eq + 1..).ok_or(Reason::Malformed)?;
+            if at == 0 {
+                return Err(Reason::Malformed);
+            }
+            break;
+        }
+        let after = bytes.get(eq + 1..).ok_or(Reason::Malformed)?;
+        let close = eq
+            + 1
+            + after
+                .iter()
+                .position(|&b| b == delim)
+                .ok_or(Reason::Malformed)?;
+        let value = token.get(eq + 1..close).ok_or(Reason::Malformed)?;
         let slot_was_empty = match name {
-            "ip" => fields.ip.replace(value).is_none(),
-            "st" => fields.start.replace(parse_time(value)?).is_none(),
-            "exp" => end.replace(parse_time(value)?).is_none(),
-            "acl" => fields.acl.replace(value).is_none(),
-            "id" => fields.id.replace(value).is_none(),
-            "data" => fields.data.replace(value).is_none(),
+            b"ip" => fields.ip.replace(value).is_none(),
+            b"st" => fields.start.replace(parse_time(value)?).is_none(),
+            b"exp" => end.replace(parse_time(value)?).is_none(),
+            b"acl" => fields.acl.replace(value).is_none(),
+            b"id" => fields.id.replace(value).is_none(),
+            b"data" => fields.data.replace(value).is_none(),
             _ => false,
         };
         if !slot_was_empty {
             return Err(Reason::Malformed);
         }
-        match tail {
-            Some(tail) => rest = tail,
-            None => break,
-        }
+        at = close + 1;
     }
     fields.end = end.ok_or(Reason::Malformed)?;
     Ok(fields)
@@ -417,11 +425,20 @@ fn ascii(c: char) -> u8 {
     u8::try_from(c).unwrap_or(b'~')
 }
 
+/// A Unix time: 1 to 19 decimal digits (no sign, no spaces), so it cannot overflow `u64`.
 fn parse_time(value: &str) -> Result<u64, Reason> {
-    if value.is_empty() || value.len() > 20 || !value.bytes().all(|b| b.is_ascii_digit()) {
+    if value.is_empty() || value.len() > 19 {
         return Err(Reason::Malformed);
     }
-    value.parse().map_err(|_| Reason::Malformed)
+    let mut time = 0u64;
+    for digit in value.bytes() {
+        let d = digit.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(Reason::Malformed);
+        }
+        time = time * 10 + u64::from(d);
+    }
+    Ok(time)
 }
 
 fn escape_if(escape: bool, value: &str) -> String {

@@ -223,8 +223,10 @@ pub fn verify(
     // Every segment is decoded before any check, as PyJWT does, so a token that is not even
     // well-formed is reported as `malformed` whatever else is wrong with it. Nothing in the
     // payload is trusted until the MAC matches.
-    let (mut header_buf, mut payload_buf, mut signature_buf) =
-        (Buffer::new(), Buffer::new(), Buffer::new());
+    // A header is ~40 bytes, a ticket's claims a few hundred, an HS256 signature 32.
+    let mut header_buf = Buffer::<128>::new();
+    let mut payload_buf = Buffer::<1024>::new();
+    let mut signature_buf = Buffer::<48>::new();
     let header_json = header_buf.decode(header_b64)?;
     let header: RawHeader<'_> = json_object(header_json)?;
     let payload_json = payload_buf.decode(payload_b64)?;
@@ -319,16 +321,17 @@ fn json_object<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, Reason> {
     serde_json::from_slice(json).map_err(|_| Reason::Malformed)
 }
 
-/// Room for one decoded segment: on the stack for the sizes tickets have, on the heap beyond.
-struct Buffer {
-    stack: [u8; 768],
+/// Room for one decoded segment: on the stack for the sizes tickets have (`N` bytes), on the
+/// heap beyond.
+struct Buffer<const N: usize> {
+    stack: [u8; N],
     heap: Vec<u8>,
 }
 
-impl Buffer {
+impl<const N: usize> Buffer<N> {
     fn new() -> Self {
         Buffer {
-            stack: [0; 768],
+            stack: [0; N],
             heap: Vec::new(),
         }
     }
@@ -653,6 +656,20 @@ mod tests {
         let body = r#"{"exp":1e300,"nbf":1767225600.9,"ev":"e1","scope":"*"}"#;
         let token = sign_raw(r#"{"alg":"HS256","kid":"k1"}"#, body, "k1");
         assert!(verify(&token, &ring(), &Policy::default(), "/", NOW).is_ok());
+    }
+
+    #[test]
+    fn tickets_larger_than_the_stack_buffers_still_verify() {
+        let mut c = claims();
+        c.sub = Some("v".repeat(5000));
+        let token = mint(&c, "k1", &ring()).unwrap();
+        let ticket = verify(&token, &ring(), &policy(), "/events/e1/a", NOW).unwrap();
+        assert_eq!(ticket.claims, c);
+        let long_kid = "k".repeat(300);
+        let mut big_ring = ring();
+        big_ring.insert(&long_kid, b"secret").unwrap();
+        let token = mint(&claims(), &long_kid, &big_ring).unwrap();
+        assert!(verify(&token, &big_ring, &policy(), "/events/e1/a", NOW).is_ok());
     }
 
     #[test]

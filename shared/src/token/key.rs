@@ -245,11 +245,21 @@ pub(crate) fn decode_hex_into<'o>(hex: &[u8], out: &'o mut [u8]) -> Option<&'o [
         return None;
     }
     let filled = out.get_mut(..hex.len() / 2)?;
+    // Validity is accumulated and checked once: a non-digit maps to 0xff, so any high nibble
+    // set in `invalid` means some digit was bad. No branch per digit.
+    let mut invalid = 0u8;
     for (byte, pair) in filled.iter_mut().zip(hex.chunks_exact(2)) {
-        let [hi, lo] = pair else { return None };
-        *byte = hex_value(*hi)? << 4 | hex_value(*lo)?;
+        let hi = HEX_VALUES
+            .get(usize::from(pair.first().copied().unwrap_or(0)))
+            .copied();
+        let lo = HEX_VALUES
+            .get(usize::from(pair.get(1).copied().unwrap_or(0)))
+            .copied();
+        let (hi, lo) = (hi.unwrap_or(0xff), lo.unwrap_or(0xff));
+        invalid |= hi | lo;
+        *byte = hi << 4 | (lo & 0x0f);
     }
-    Some(filled)
+    (invalid & 0xf0 == 0).then_some(filled)
 }
 
 /// Decodes hex digits of either case; `None` for an odd length or a non-hex digit.
