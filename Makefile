@@ -20,7 +20,7 @@ TEST_LOG := target/test-output.log
 
 say = printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help run test setup toolchain venv apt-python fmt clippy unit wasm-check bench fuzz clean
+.PHONY: help run test setup toolchain venv apt-python fmt clippy doc unit wasm-check bench fuzz clean
 
 help:
 	@echo "make run    set up, then run the main job (a token and playlist demo until the local live event exists)"
@@ -68,7 +68,7 @@ run: toolchain
 	@$(call say,running the token and playlist demo)
 	@bash shared/cli/demo.sh target/debug/usher
 
-test: setup fmt clippy wasm-check unit
+test: setup fmt clippy doc wasm-check unit
 
 fmt:
 	@$(call say,cargo fmt --check)
@@ -77,6 +77,11 @@ fmt:
 clippy:
 	@$(call say,clippy with warnings as errors)
 	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+# Crate docs are part of the product: broken intra-doc links fail the build.
+doc:
+	@$(call say,rustdoc with warnings as errors)
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked --quiet --no-deps --workspace --document-private-items
 
 # shared must build, unchanged, for every platform the edge runs on.
 wasm-check:

@@ -35,12 +35,27 @@ pub(crate) enum Kind {
     Jwt,
 }
 
+/// A secret given on the command line (a key, a salt). Its `Debug` is redacted, so printing the
+/// parsed arguments can never show it.
+#[derive(Clone)]
+pub(crate) struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+fn secret(text: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret(text.to_owned()))
+}
+
 /// EdgeAuth key and format options, shared by verify and mint.
 #[derive(Args, Debug)]
 pub(crate) struct EdgeAuthArgs {
     /// EdgeAuth key, in hex (edgeauth).
-    #[arg(long, value_name = "HEX")]
-    key: Option<String>,
+    #[arg(long, value_name = "HEX", value_parser = secret)]
+    key: Option<Secret>,
     /// EdgeAuth HMAC algorithm (edgeauth).
     #[arg(long, default_value = "sha256", value_parser = ["sha256", "sha1", "md5"])]
     algorithm: String,
@@ -54,8 +69,8 @@ pub(crate) struct EdgeAuthArgs {
     #[arg(long, value_name = "C", default_value = "!")]
     acl_delimiter: char,
     /// Salt signed into the token but not sent (edgeauth).
-    #[arg(long)]
-    salt: Option<String>,
+    #[arg(long, value_parser = secret)]
+    salt: Option<Secret>,
 }
 
 /// `usher token verify`.
@@ -184,7 +199,8 @@ fn clock(now: Option<u64>) -> Result<u64> {
 fn edgeauth_from(args: &EdgeAuthArgs, leeway_secs: u64) -> Result<EdgeAuth> {
     let key = args
         .key
-        .as_deref()
+        .as_ref()
+        .map(|key| key.0.as_str())
         .ok_or_else(|| UsageError::new("--kind edgeauth needs --key HEX"))?;
     let options = edgeauth::Options {
         field_delimiter: args.field_delimiter,
@@ -195,7 +211,7 @@ fn edgeauth_from(args: &EdgeAuthArgs, leeway_secs: u64) -> Result<EdgeAuth> {
     let algorithm = Algorithm::parse(&args.algorithm).map_err(UsageError::from_config)?;
     let auth = EdgeAuth::from_hex(key, algorithm, options).map_err(UsageError::from_config)?;
     Ok(match &args.salt {
-        Some(salt) => auth.with_salt(salt),
+        Some(salt) => auth.with_salt(&salt.0),
         None => auth,
     })
 }
@@ -324,4 +340,32 @@ fn mint(args: &MintArgs) -> Result<ExitCode> {
         crate::print_line(&json!({"token": token}).to_string())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    #[test]
+    fn parsed_arguments_never_show_keys_or_salts_in_debug() {
+        let cli = crate::Cli::try_parse_from([
+            "usher",
+            "token",
+            "verify",
+            "--kind",
+            "edgeauth",
+            "--key",
+            "c0ffee00c0ffee00",
+            "--salt",
+            "pepper-secret",
+            "--path",
+            "/",
+            "t",
+        ])
+        .unwrap();
+        let printed = format!("{cli:?}");
+        assert!(!printed.contains("c0ffee00"), "{printed}");
+        assert!(!printed.contains("pepper-secret"), "{printed}");
+        assert!(printed.contains("redacted"));
+    }
 }
