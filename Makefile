@@ -83,11 +83,11 @@ doc:
 	@$(call say,rustdoc with warnings as errors)
 	RUSTDOCFLAGS="-D warnings" cargo doc --locked --quiet --no-deps --workspace --document-private-items
 
-# shared must build, unchanged, for every platform the edge runs on.
+# shared and the edge core must build, unchanged, for every platform the edge runs on.
 wasm-check:
 	@for t in $(WASM_TARGETS); do \
-		$(call say,building usher-shared for $$t); \
-		RUSTFLAGS="-D warnings" cargo build --locked --quiet -p usher-shared --target $$t; \
+		$(call say,building usher-shared and usher-edge-core for $$t); \
+		RUSTFLAGS="-D warnings" cargo build --locked --quiet -p usher-shared -p usher-edge-core --target $$t; \
 	done
 
 # All tests, interop with PyJWT and akamai-edgeauth included. The last line sums every test

@@ -1,0 +1,587 @@
+//! The edge's configuration: what each platform's stores hold, parsed and checked once.
+//!
+//! An edge reads five documents, each from the store its platform provides for it (Fastly's
+//! Config and Secret stores, Cloudflare's KV and secrets, files or environment for WASI hosts):
+//!
+//! | part | store | holds |
+//! |---|---|---|
+//! | `events` | config | the event catalog and the origins serving them |
+//! | `pathways` | config | the CDNs viewers can be sent to |
+//! | `settings` | config | TTLs, limits, parameter names |
+//! | `ticket-keys` | secret | the ticketing system's HS256 keyring (`{"kid": "hex"}`) |
+//! | `session-key` | secret | the EdgeAuth key for session tokens, in hex |
+//!
+//! Every part is required and every field of it is required: a missing or malformed part is a
+//! [`ConfigError`] naming the part and the field, never a silent default. The core never reads a
+//! store itself; the adapter passes the bytes in ([`ConfigParts`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use usher_shared::token::edgeauth::{self, EdgeAuth};
+use usher_shared::token::{Algorithm, Keyring};
+
+/// The raw documents, as the adapter read them from its stores. `None` means the store had no
+/// such key.
+#[derive(Clone, Copy, Default)]
+pub struct ConfigParts<'a> {
+    /// The `events` document.
+    pub events: Option<&'a [u8]>,
+    /// The `pathways` document.
+    pub pathways: Option<&'a [u8]>,
+    /// The `settings` document.
+    pub settings: Option<&'a [u8]>,
+    /// The `ticket-keys` secret.
+    pub ticket_keys: Option<&'a [u8]>,
+    /// The `session-key` secret.
+    pub session_key: Option<&'a [u8]>,
+}
+
+impl fmt::Debug for ConfigParts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The secrets' presence, never their bytes.
+        f.debug_struct("ConfigParts")
+            .field("events", &self.events.map(<[u8]>::len))
+            .field("pathways", &self.pathways.map(<[u8]>::len))
+            .field("settings", &self.settings.map(<[u8]>::len))
+            .field("ticket_keys", &self.ticket_keys.is_some())
+            .field("session_key", &self.session_key.is_some())
+            .finish()
+    }
+}
+
+/// A configuration that cannot be used: which part, and what is wrong with it. Never contains
+/// secret material: secret parts are reported by name only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The part: `events`, `pathways`, `settings`, `ticket-keys` or `session-key`.
+    pub part: &'static str,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(part: &'static str, message: impl Into<String>) -> Self {
+        ConfigError {
+            part,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config {}: {}", self.part, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// An origin: where the edge fetches playlists and segments for the events it serves.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// The name the adapter knows it by (a Fastly backend name, for instance).
+    pub id: String,
+    /// Its base URL, `http` or `https`, ending in `/`.
+    pub base_url: String,
+}
+
+/// One event of the catalog.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// The event id, as in tickets' `ev` claim and in paths (`/events/{id}/`).
+    pub id: String,
+    /// A title for the player page.
+    pub title: String,
+    /// The origin (an id from `origins`) that serves it.
+    pub origin: String,
+    /// The event's directory on the origin, relative to the origin's base URL, ending in `/`
+    /// (e.g. `live/final-2026/`). The multivariant playlist is `master.m3u8` in it.
+    pub origin_path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsDocument {
+    origins: Vec<Origin>,
+    events: Vec<Event>,
+}
+
+/// A CDN viewers can be sent to: one HLS Content Steering pathway.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pathway {
+    /// The pathway id, as in the health snapshot and `PATHWAY-ID` (letters, digits, `.`, `-`,
+    /// `_`; HLS Content Steering §4.4.6.6 of rfc8216bis).
+    pub id: String,
+    /// The CDN's base URL for this service, `https` (or `http` for local runs), ending in `/`.
+    /// Segment and playlist paths are appended to it.
+    pub base_url: String,
+    /// Weight out of 10 000 used when no fresh health snapshot is available.
+    pub static_weight_bp: u16,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathwaysDocument {
+    pathways: Vec<Pathway>,
+}
+
+/// Ticket checking.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketSettings {
+    /// The audience tickets must name (`aud`).
+    pub audience: String,
+    /// The issuer tickets must name (`iss`).
+    pub issuer: String,
+    /// Clock skew tolerated, in seconds (at most 300).
+    pub leeway_secs: u64,
+    /// Query parameter that may carry the ticket.
+    pub query_param: String,
+    /// Cookie that may carry the ticket.
+    pub cookie: String,
+}
+
+/// Session tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// Lifetime of a session token, in seconds (30 to 3600); renewed on every media playlist
+    /// reload, so this bounds how long a copied URL keeps working after its viewer leaves.
+    pub ttl_secs: u64,
+    /// Query parameter carrying the session token on every rewritten URI.
+    pub query_param: String,
+    /// HMAC of session tokens: `sha256` (default for new deployments), `sha1` or `md5`.
+    pub algorithm: String,
+}
+
+/// Playlists fetched from the origin.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaylistSettings {
+    /// Largest origin playlist accepted, in bytes; a larger body is refused with a reason.
+    pub max_bytes: usize,
+    /// How long a cached playlist may be served after its freshness ran out when the origin
+    /// fails, in seconds (RFC 5861 `stale-if-error`).
+    pub stale_if_error_secs: u64,
+}
+
+/// HLS Content Steering.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SteeringSettings {
+    /// The steering manifest's TTL, in seconds (5 to 300).
+    pub ttl_secs: u64,
+}
+
+/// One ticket, one screen.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseSettings {
+    /// How long a screen's lease lives without a media playlist reload, in seconds (10 to 600).
+    pub ttl_secs: u64,
+}
+
+/// TTLs, limits and names.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Ticket checking.
+    pub ticket: TicketSettings,
+    /// Session tokens.
+    pub session: SessionSettings,
+    /// Origin playlists.
+    pub playlist: PlaylistSettings,
+    /// Content Steering.
+    pub steering: SteeringSettings,
+    /// Concurrent-stream leases.
+    pub leases: LeaseSettings,
+}
+
+/// The whole, checked configuration. Built once per configuration change, shared by every
+/// request. `Debug` shows no secret.
+#[derive(Clone, Debug)]
+pub struct EdgeConfig {
+    /// Origins by id.
+    pub origins: BTreeMap<String, Origin>,
+    /// Events by id.
+    pub events: BTreeMap<String, Event>,
+    /// Pathways, in configuration order.
+    pub pathways: Vec<Pathway>,
+    /// Settings.
+    pub settings: Settings,
+    /// Ticket keys.
+    pub ticket_keys: Keyring,
+    /// The session-token minter and verifier.
+    pub session: EdgeAuth,
+}
+
+impl EdgeConfig {
+    /// Parses and checks every part.
+    pub fn from_parts(parts: &ConfigParts<'_>) -> Result<Self, ConfigError> {
+        let events: EventsDocument = json("events", parts.events)?;
+        let pathways: PathwaysDocument = json("pathways", parts.pathways)?;
+        let settings: Settings = json("settings", parts.settings)?;
+
+        let mut origins = BTreeMap::new();
+        for origin in events.origins {
+            check_id("events", "origins[].id", &origin.id)?;
+            check_base_url("events", &format!("origin {}", origin.id), &origin.base_url)?;
+            if origins.insert(origin.id.clone(), origin.clone()).is_some() {
+                return Err(ConfigError::new(
+                    "events",
+                    format!("origin {} is listed twice", origin.id),
+                ));
+            }
+        }
+        let mut catalog = BTreeMap::new();
+        for event in events.events {
+            check_id("events", "events[].id", &event.id)?;
+            if !origins.contains_key(&event.origin) {
+                return Err(ConfigError::new(
+                    "events",
+                    format!("event {} names unknown origin {}", event.id, event.origin),
+                ));
+            }
+            let path_ok = event.origin_path.ends_with('/')
+                && !event.origin_path.starts_with('/')
+                && !event.origin_path.split('/').any(|s| s == ".." || s == ".");
+            if !path_ok {
+                return Err(ConfigError::new(
+                    "events",
+                    format!(
+                        "event {}: origin_path must be relative, without dot segments, and end in /",
+                        event.id
+                    ),
+                ));
+            }
+            if catalog.insert(event.id.clone(), event.clone()).is_some() {
+                return Err(ConfigError::new(
+                    "events",
+                    format!("event {} is listed twice", event.id),
+                ));
+            }
+        }
+        if catalog.is_empty() {
+            return Err(ConfigError::new("events", "events is empty"));
+        }
+
+        if pathways.pathways.is_empty() {
+            return Err(ConfigError::new("pathways", "pathways is empty"));
+        }
+        let mut total_weight = 0u32;
+        for (i, pathway) in pathways.pathways.iter().enumerate() {
+            check_id("pathways", "pathways[].id", &pathway.id)?;
+            check_base_url(
+                "pathways",
+                &format!("pathway {}", pathway.id),
+                &pathway.base_url,
+            )?;
+            if pathways.pathways.iter().take(i).any(|p| p.id == pathway.id) {
+                return Err(ConfigError::new(
+                    "pathways",
+                    format!("pathway {} is listed twice", pathway.id),
+                ));
+            }
+            total_weight += u32::from(pathway.static_weight_bp);
+        }
+        if total_weight != 10_000 {
+            return Err(ConfigError::new(
+                "pathways",
+                format!("static_weight_bp must sum to 10000, not {total_weight}"),
+            ));
+        }
+
+        check_settings(&settings)?;
+
+        let keys = parts
+            .ticket_keys
+            .ok_or_else(|| ConfigError::new("ticket-keys", "missing"))?;
+        let ticket_keys =
+            Keyring::from_json(keys).map_err(|e| ConfigError::new("ticket-keys", e.to_string()))?;
+        let session_hex = parts
+            .session_key
+            .ok_or_else(|| ConfigError::new("session-key", "missing"))?;
+        let session_hex = std::str::from_utf8(session_hex)
+            .map_err(|_| ConfigError::new("session-key", "is not hex"))?
+            .trim();
+        let algorithm = Algorithm::parse(&settings.session.algorithm)
+            .map_err(|e| ConfigError::new("settings", format!("session.algorithm: {e}")))?;
+        let session = EdgeAuth::from_hex(session_hex, algorithm, edgeauth::Options::default())
+            .map_err(|e| ConfigError::new("session-key", e.to_string()))?;
+
+        Ok(EdgeConfig {
+            origins,
+            events: catalog,
+            pathways: pathways.pathways,
+            settings,
+            ticket_keys,
+            session,
+        })
+    }
+
+    /// The event with this id.
+    pub fn event(&self, id: &str) -> Option<&Event> {
+        self.events.get(id)
+    }
+
+    /// The origin serving `event`.
+    pub fn origin_of(&self, event: &Event) -> Option<&Origin> {
+        self.origins.get(&event.origin)
+    }
+
+    /// The pathway with this id.
+    pub fn pathway(&self, id: &str) -> Option<&Pathway> {
+        self.pathways.iter().find(|p| p.id == id)
+    }
+}
+
+fn json<'de, T: Deserialize<'de>>(
+    part: &'static str,
+    bytes: Option<&'de [u8]>,
+) -> Result<T, ConfigError> {
+    let bytes = bytes.ok_or_else(|| ConfigError::new(part, "missing"))?;
+    serde_json::from_slice(bytes).map_err(|e| ConfigError::new(part, e.to_string()))
+}
+
+/// Ids appear in paths, headers and HLS attributes: keep them to a safe alphabet.
+fn check_id(part: &'static str, field: &str, id: &str) -> Result<(), ConfigError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            part,
+            format!("{field} {id:?} must be 1 to 64 of A-Z a-z 0-9 - _ ."),
+        ))
+    }
+}
+
+fn check_base_url(part: &'static str, what: &str, url: &str) -> Result<(), ConfigError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let ok = rest.is_some_and(|r| {
+        let host = r.split('/').next().unwrap_or("");
+        !host.is_empty() && r.ends_with('/') && !r.contains(['?', '#', ' '])
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            part,
+            format!("{what}: base_url {url:?} must be an http(s) URL ending in / without query"),
+        ))
+    }
+}
+
+fn check_settings(s: &Settings) -> Result<(), ConfigError> {
+    let fail = |m: &str| Err(ConfigError::new("settings", m));
+    if s.ticket.leeway_secs > 300 {
+        return fail("ticket.leeway_secs must be at most 300");
+    }
+    for (name, value) in [
+        ("ticket.query_param", &s.ticket.query_param),
+        ("ticket.cookie", &s.ticket.cookie),
+        ("session.query_param", &s.session.query_param),
+    ] {
+        let ok = !value.is_empty()
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        if !ok {
+            return Err(ConfigError::new(
+                "settings",
+                format!("{name} must be a non-empty token of A-Z a-z 0-9 - _"),
+            ));
+        }
+    }
+    if s.ticket.audience.is_empty() || s.ticket.issuer.is_empty() {
+        return fail("ticket.audience and ticket.issuer must be set");
+    }
+    if !(30..=3600).contains(&s.session.ttl_secs) {
+        return fail("session.ttl_secs must be between 30 and 3600");
+    }
+    if !(1024..=16 * 1024 * 1024).contains(&s.playlist.max_bytes) {
+        return fail("playlist.max_bytes must be between 1024 and 16777216");
+    }
+    if s.playlist.stale_if_error_secs > 3600 {
+        return fail("playlist.stale_if_error_secs must be at most 3600");
+    }
+    if !(5..=300).contains(&s.steering.ttl_secs) {
+        return fail("steering.ttl_secs must be between 5 and 300");
+    }
+    if !(10..=600).contains(&s.leases.ttl_secs) {
+        return fail("leases.ttl_secs must be between 10 and 600");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const EVENTS: &str = r#"{
+        "origins": [{"id": "origin-eu", "base_url": "https://origin-eu.example/"}],
+        "events": [{"id": "final-2026", "title": "The Final", "origin": "origin-eu",
+                    "origin_path": "live/final-2026/"}]
+    }"#;
+    pub(crate) const PATHWAYS: &str = r#"{"pathways": [
+        {"id": "cdn-a", "base_url": "https://cdn-a.example/", "static_weight_bp": 6000},
+        {"id": "cdn-b", "base_url": "https://cdn-b.example/", "static_weight_bp": 4000}
+    ]}"#;
+    pub(crate) const SETTINGS: &str = r#"{
+        "ticket": {"audience": "usher", "issuer": "tickets.example", "leeway_secs": 30,
+                   "query_param": "ticket", "cookie": "usher_ticket"},
+        "session": {"ttl_secs": 600, "query_param": "__token__", "algorithm": "sha256"},
+        "playlist": {"max_bytes": 1048576, "stale_if_error_secs": 30},
+        "steering": {"ttl_secs": 10},
+        "leases": {"ttl_secs": 30}
+    }"#;
+    pub(crate) const TICKET_KEYS: &str = r#"{"k1": "00112233445566778899aabbccddeeff"}"#;
+    pub(crate) const SESSION_KEY: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
+    pub(crate) fn parts() -> ConfigParts<'static> {
+        ConfigParts {
+            events: Some(EVENTS.as_bytes()),
+            pathways: Some(PATHWAYS.as_bytes()),
+            settings: Some(SETTINGS.as_bytes()),
+            ticket_keys: Some(TICKET_KEYS.as_bytes()),
+            session_key: Some(SESSION_KEY.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn a_complete_configuration_parses() {
+        let config = EdgeConfig::from_parts(&parts()).unwrap();
+        assert_eq!(config.events.len(), 1);
+        assert_eq!(config.pathways.len(), 2);
+        let event = config.event("final-2026").unwrap();
+        assert_eq!(
+            config.origin_of(event).unwrap().base_url,
+            "https://origin-eu.example/"
+        );
+    }
+
+    #[test]
+    fn every_missing_part_is_named() {
+        for (name, strip) in [
+            ("events", 0),
+            ("pathways", 1),
+            ("settings", 2),
+            ("ticket-keys", 3),
+            ("session-key", 4),
+        ] {
+            let mut p = parts();
+            match strip {
+                0 => p.events = None,
+                1 => p.pathways = None,
+                2 => p.settings = None,
+                3 => p.ticket_keys = None,
+                _ => p.session_key = None,
+            }
+            let err = EdgeConfig::from_parts(&p).unwrap_err();
+            assert_eq!(err.part, name);
+            assert_eq!(err.to_string(), format!("config {name}: missing"));
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named_without_defaults() {
+        let cases = [
+            (
+                r#"{"origins": [], "events": []}"#,
+                None,
+                None,
+                "events",
+                "events is empty",
+            ),
+            (
+                EVENTS,
+                Some(
+                    r#"{"pathways": [{"id": "a", "base_url": "https://a/", "static_weight_bp": 5000}]}"#,
+                ),
+                None,
+                "pathways",
+                "sum to 10000",
+            ),
+            (
+                EVENTS,
+                Some(
+                    r#"{"pathways": [{"id": "a b", "base_url": "https://a/", "static_weight_bp": 10000}]}"#,
+                ),
+                None,
+                "pathways",
+                "must be 1 to 64",
+            ),
+            (
+                EVENTS,
+                Some(
+                    r#"{"pathways": [{"id": "a", "base_url": "ftp://a/", "static_weight_bp": 10000}]}"#,
+                ),
+                None,
+                "pathways",
+                "http(s) URL",
+            ),
+            (
+                EVENTS,
+                None,
+                Some(&SETTINGS.replace("\"ttl_secs\": 600", "\"ttl_secs\": 5")),
+                "settings",
+                "session.ttl_secs",
+            ),
+            (
+                EVENTS,
+                None,
+                Some(&SETTINGS.replace("\"leeway_secs\": 30,", "")),
+                "settings",
+                "missing field `leeway_secs`",
+            ),
+            (
+                EVENTS,
+                None,
+                Some(&SETTINGS.replace("sha256", "sha512")),
+                "settings",
+                "session.algorithm",
+            ),
+        ];
+        for (events, pathways, settings, part, needle) in cases {
+            let mut p = parts();
+            p.events = Some(events.as_bytes());
+            if let Some(pw) = pathways {
+                p.pathways = Some(pw.as_bytes());
+            }
+            if let Some(s) = settings {
+                p.settings = Some(s.as_bytes());
+            }
+            let err = EdgeConfig::from_parts(&p).unwrap_err();
+            assert_eq!(err.part, part, "{err}");
+            assert!(err.message.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn secret_errors_never_echo_the_secret() {
+        let mut p = parts();
+        p.session_key = Some(b"not-hex-secret-material");
+        let err = EdgeConfig::from_parts(&p).unwrap_err();
+        assert_eq!(err.part, "session-key");
+        assert!(!err.to_string().contains("secret-material"));
+        let mut p = parts();
+        p.ticket_keys = Some(br#"{"k1": "zz-secret-material"}"#);
+        let err = EdgeConfig::from_parts(&p).unwrap_err();
+        assert!(!err.to_string().contains("secret-material"));
+        let config = EdgeConfig::from_parts(&parts()).unwrap();
+        let printed = format!("{config:?} {:?}", parts());
+        assert!(!printed.contains(SESSION_KEY), "{printed}");
+        assert!(!printed.contains("00112233445566778899"), "{printed}");
+    }
+}

@@ -1,0 +1,616 @@
+//! The request flow: [`decide`] what to do with a request, and [`finish`] a fetched playlist.
+//!
+//! ```text
+//!  request ─► route ─► credential check ─► ┬─ Respond (page, refusal, health, steering)
+//!                                          ├─ Proxy   (segment: adapter streams from origin)
+//!                                          └─ Fetch   (playlist: adapter fetches through its
+//!                                                      cache, then calls finish) ─► Respond
+//! ```
+//!
+//! I/O steps (the origin fetch, the cache) are the adapter's; every branch is here.
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use usher_shared::health::{self, HealthSnapshot};
+use usher_shared::playlist::{BaseUrl, HttpUrl, Playlist, Rewrite};
+use usher_shared::token::edgeauth::{MintRequest, Presented, Scope};
+use usher_shared::token::jwt::{self, Policy};
+
+use crate::config::{EdgeConfig, Event, Pathway};
+use crate::credential;
+use crate::reason::{Layer, REASON_HEADER, Reason};
+use crate::route::{self, Route};
+
+/// The query parameters of LL-HLS delivery directives (rfc8216bis §6.2.5): forwarded to the
+/// origin and kept in the cache key, so blocking playlist reloads keep working.
+const DELIVERY_DIRECTIVES: [&str; 3] = ["_HLS_msn", "_HLS_part", "_HLS_skip"];
+
+/// The CMCD query parameter (CTA-5004 §2): per viewer, so never part of a cache key.
+const CMCD_PARAM: &str = "CMCD";
+
+/// Slots of the static fallback assignment, as in the health snapshot's slot table.
+const STATIC_SLOTS: u16 = 1000;
+
+/// The client, as the platform sees it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Client<'a> {
+    /// The client's address.
+    pub ip: Option<&'a str>,
+    /// ISO 3166-1 alpha-2 country code from the platform's geolocation.
+    pub country: Option<&'a str>,
+    /// Autonomous system number from the platform's geolocation.
+    pub asn: Option<u32>,
+}
+
+/// Everything the core needs besides the request. The adapter fills it per request.
+#[derive(Clone, Copy, Debug)]
+pub struct EdgeInput<'a> {
+    /// The time, Unix milliseconds, read from the platform's clock by the adapter.
+    pub now_ms: u64,
+    /// The client.
+    pub client: Client<'a>,
+    /// The configuration.
+    pub config: &'a EdgeConfig,
+    /// The latest health snapshot, if one could be read.
+    pub health: Option<&'a HealthSnapshot>,
+    /// Sixteen random bytes from the platform, for new session ids.
+    pub entropy: [u8; 16],
+}
+
+impl EdgeInput<'_> {
+    fn now_secs(&self) -> u64 {
+        self.now_ms / 1000
+    }
+}
+
+/// Where the adapter fetches from, and how it may cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    /// The origin's id (the adapter's backend name).
+    pub origin: String,
+    /// The absolute URL to fetch, per-viewer parameters removed.
+    pub url: String,
+    /// The cache key: the same for every viewer of the same resource.
+    pub cache_key: String,
+    /// GET or HEAD, as the viewer asked.
+    pub method: Method,
+    /// How long a cached copy may be used after it went stale when the origin fails, seconds.
+    pub stale_if_error_secs: u64,
+}
+
+/// What to do with a fetched playlist: made by [`decide`], consumed by [`finish`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RewritePlan {
+    kind: PlaylistKind,
+    /// The origin URL of the playlist (the base for its relative URIs).
+    playlist_url: String,
+    /// The event's directory on the origin.
+    from_base: String,
+    /// The event's directory on the viewer's CDN.
+    to_base: String,
+    /// The session token every URI gets.
+    token: String,
+    /// The pathway the URIs point at.
+    pathway: String,
+    max_bytes: usize,
+    param: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PlaylistKind {
+    Multivariant,
+    Media,
+}
+
+/// What the adapter must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Send this response.
+    Respond(Response<Bytes>),
+    /// Stream the resource from the origin to the viewer (a segment, part, key): the core never
+    /// holds its body. The adapter adds the reason header to the origin's response.
+    Proxy(Upstream),
+    /// Fetch the playlist (through the cache), then call [`finish`] with the result.
+    Fetch(Upstream, RewritePlan),
+}
+
+/// The facts of one request that a log line needs. Never a token or a key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogFields {
+    /// The route's name.
+    pub route: &'static str,
+    /// The event, when the path names one.
+    pub event: Option<String>,
+    /// The pathway chosen or served, when there is one.
+    pub pathway: Option<String>,
+}
+
+/// The core's answer to a request.
+#[derive(Debug)]
+pub struct Decision {
+    /// What to do.
+    pub action: Action,
+    /// Why (for `Proxy` and `Fetch`, the provisional reason).
+    pub reason: Reason,
+    /// What to log.
+    pub log: LogFields,
+}
+
+/// The result of the adapter's playlist fetch.
+#[derive(Debug)]
+pub enum Fetched {
+    /// The origin (or the cache) answered.
+    Response {
+        /// The origin's status.
+        status: StatusCode,
+        /// The body.
+        body: Bytes,
+        /// True when this is a cached copy used after it went stale because the origin failed.
+        stale: bool,
+    },
+    /// The origin did not answer in time and no usable cached copy exists.
+    Timeout,
+    /// The origin could not be reached and no usable cached copy exists.
+    Unreachable,
+}
+
+/// Decides what to do with `request` (whose body, if any, the core does not need).
+pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
+    let path = request.uri().path();
+    let route = match route::route(path) {
+        Ok(route) => route,
+        Err(reason) => return refuse(reason, LogFields::default()),
+    };
+    let mut log = LogFields {
+        route: route.name(),
+        event: route.event().map(str::to_owned),
+        pathway: None,
+    };
+    let allowed = match route {
+        Route::Beacon { .. } => request.method() == Method::POST,
+        _ => request.method() == Method::GET || request.method() == Method::HEAD,
+    };
+    if !allowed {
+        return refuse(Reason::MethodNotAllowed, log);
+    }
+    let event = match route.event() {
+        Some(id) => match input.config.event(id) {
+            Some(event) => Some(event),
+            None => return refuse(Reason::UnknownEvent, log),
+        },
+        None => None,
+    };
+    let query = request.uri().query();
+    let outcome = match (route, event) {
+        (Route::Health, _) => Ok(respond(
+            text(StatusCode::OK, Reason::Ok, "ok\n"),
+            Reason::Ok,
+        )),
+        (Route::Version, _) => Ok(version(input.config)),
+        (Route::Multivariant { .. }, Some(event)) => {
+            multivariant(request, query, event, input, &mut log)
+        }
+        (Route::MediaPlaylist { rest, .. }, Some(event)) => {
+            media(request, query, event, rest, input, &mut log)
+        }
+        (Route::Resource { rest, .. }, Some(event)) => resource(request, query, event, rest, input),
+        // The player page, steering and beacons arrive with the modules that build them.
+        _ => Err(Reason::NotFound),
+    };
+    match outcome {
+        Ok(decision) => Decision { log, ..decision },
+        Err(reason) => refuse(reason, log),
+    }
+}
+
+fn multivariant(
+    request: &Request<()>,
+    query: Option<&str>,
+    event: &Event,
+    input: &EdgeInput<'_>,
+    log: &mut LogFields,
+) -> Result<Decision, Reason> {
+    let settings = &input.config.settings.ticket;
+    let ticket = credential::ticket(
+        query,
+        request.headers(),
+        &settings.query_param,
+        &settings.cookie,
+    )
+    .ok_or(Reason::NoTicket)?;
+    let policy = Policy {
+        audience: Some(&settings.audience),
+        issuer: Some(&settings.issuer),
+        leeway_secs: settings.leeway_secs,
+        event: Some(&event.id),
+    };
+    let ticket = jwt::verify(
+        &ticket,
+        &input.config.ticket_keys,
+        &policy,
+        request.uri().path(),
+        input.now_secs(),
+    )
+    .map_err(|r| Reason::Token(Layer::Ticket, r))?;
+    // The ticketing system may pin a session id; otherwise every playback session gets a fresh
+    // one, which is also what the viewer's CDN slot is derived from.
+    let session_id = match ticket.claims.sid {
+        Some(sid) if is_token_safe(&sid) => sid,
+        _ => hex(&input.entropy),
+    };
+    let pathway = select_pathway(input, &session_id).ok_or(Reason::ConfigError)?;
+    log.pathway = Some(pathway.id.clone());
+    let token = mint_session(input, event, &session_id)?;
+    let upstream = upstream(request, event, "master.m3u8", None, input)?;
+    let plan = plan(
+        PlaylistKind::Multivariant,
+        event,
+        pathway,
+        &upstream,
+        token,
+        input,
+    );
+    Ok(Decision {
+        action: Action::Fetch(upstream, plan),
+        reason: Reason::Ok,
+        log: LogFields::default(),
+    })
+}
+
+fn media(
+    request: &Request<()>,
+    query: Option<&str>,
+    event: &Event,
+    rest: &str,
+    input: &EdgeInput<'_>,
+    log: &mut LogFields,
+) -> Result<Decision, Reason> {
+    let session_id = check_session(request, query, input)?.unwrap_or_default();
+    let session_id = session_id.as_str();
+    // The viewer stays on the pathway this request came through when the edge knows it (the
+    // host names one of the pathways); otherwise on the one its session maps to.
+    let pathway = pathway_of_host(request, input.config)
+        .or_else(|| select_pathway(input, session_id))
+        .ok_or(Reason::ConfigError)?;
+    log.pathway = Some(pathway.id.clone());
+    // Sliding expiry: an active viewer reloads its media playlist every target duration and
+    // always holds a fresh token; a copied URL dies `ttl_secs` after its viewer left.
+    let token = mint_session(input, event, session_id)?;
+    let upstream = upstream(request, event, rest, query, input)?;
+    let plan = plan(PlaylistKind::Media, event, pathway, &upstream, token, input);
+    Ok(Decision {
+        action: Action::Fetch(upstream, plan),
+        reason: Reason::Ok,
+        log: LogFields::default(),
+    })
+}
+
+fn resource(
+    request: &Request<()>,
+    query: Option<&str>,
+    event: &Event,
+    rest: &str,
+    input: &EdgeInput<'_>,
+) -> Result<Decision, Reason> {
+    check_session(request, query, input)?;
+    let upstream = upstream(request, event, rest, query, input)?;
+    Ok(Decision {
+        action: Action::Proxy(upstream),
+        reason: Reason::Ok,
+        log: LogFields::default(),
+    })
+}
+
+/// Verifies the session token in the query against the request path; returns its session id.
+fn check_session(
+    request: &Request<()>,
+    query: Option<&str>,
+    input: &EdgeInput<'_>,
+) -> Result<Option<String>, Reason> {
+    let param = &input.config.settings.session.query_param;
+    let token = query
+        .and_then(|q| credential::query_param(q, param))
+        .filter(|t| !t.is_empty())
+        .ok_or(Reason::NoSession)?;
+    let presented = Presented {
+        path: request.uri().path(),
+        ip: input.client.ip,
+    };
+    let claims = input
+        .config
+        .session
+        .verify(&token, &presented, input.now_secs())
+        .map_err(|r| Reason::Token(Layer::Session, r))?;
+    Ok(claims.session_id.map(str::to_owned))
+}
+
+fn mint_session(input: &EdgeInput<'_>, event: &Event, session_id: &str) -> Result<String, Reason> {
+    let now = input.now_secs();
+    let acl = format!("{}{}/*", route::EVENTS_PREFIX, event.id);
+    input
+        .config
+        .session
+        .mint(&MintRequest {
+            ip: None,
+            start: Some(now),
+            end: now + input.config.settings.session.ttl_secs,
+            scope: Scope::Acl(&[&acl]),
+            session_id: Some(session_id).filter(|s| !s.is_empty()),
+            data: None,
+        })
+        .map_err(|_| Reason::ConfigError)
+}
+
+/// The origin request for `rest` below the event: per-viewer parameters (the session token,
+/// CMCD) are removed, LL-HLS delivery directives are kept.
+fn upstream(
+    request: &Request<()>,
+    event: &Event,
+    rest: &str,
+    query: Option<&str>,
+    input: &EdgeInput<'_>,
+) -> Result<Upstream, Reason> {
+    let origin = input.config.origin_of(event).ok_or(Reason::ConfigError)?;
+    let session_param = input.config.settings.session.query_param.as_str();
+    let ticket_param = input.config.settings.ticket.query_param.as_str();
+    let kept = query.and_then(|q| {
+        let stripped = credential::strip_params(q, &[session_param, ticket_param, CMCD_PARAM])?;
+        // Only delivery directives reach the origin: anything else a viewer adds would split
+        // the cache into per-viewer copies.
+        credential::strip_params(
+            &stripped,
+            &stripped
+                .split('&')
+                .map(|p| p.split_once('=').map_or(p, |(n, _)| n))
+                .filter(|n| !DELIVERY_DIRECTIVES.contains(n))
+                .collect::<Vec<_>>(),
+        )
+    });
+    let mut url = format!("{}{}{}", origin.base_url, event.origin_path, rest);
+    if let Some(kept) = kept {
+        url.push('?');
+        url.push_str(&kept);
+    }
+    Ok(Upstream {
+        origin: origin.id.clone(),
+        cache_key: url.clone(),
+        url,
+        method: if request.method() == Method::HEAD {
+            Method::HEAD
+        } else {
+            Method::GET
+        },
+        stale_if_error_secs: input.config.settings.playlist.stale_if_error_secs,
+    })
+}
+
+fn plan(
+    kind: PlaylistKind,
+    event: &Event,
+    pathway: &Pathway,
+    upstream: &Upstream,
+    token: String,
+    input: &EdgeInput<'_>,
+) -> RewritePlan {
+    let origin_base = input
+        .config
+        .origin_of(event)
+        .map(|o| o.base_url.as_str())
+        .unwrap_or_default();
+    RewritePlan {
+        kind,
+        playlist_url: upstream.url.clone(),
+        from_base: format!("{origin_base}{}", event.origin_path),
+        to_base: format!(
+            "{}{}{}/",
+            pathway.base_url,
+            route::EVENTS_PREFIX.trim_start_matches('/'),
+            event.id
+        ),
+        token,
+        pathway: pathway.id.clone(),
+        max_bytes: input.config.settings.playlist.max_bytes,
+        param: input.config.settings.session.query_param.clone(),
+    }
+}
+
+/// The pathway a session is assigned to: the health snapshot's slot table when there is one
+/// that knows the pathway, else the configured static weights over the same slots. `None` only
+/// for a configuration without pathways, which `EdgeConfig::from_parts` refuses.
+fn select_pathway<'c>(input: &EdgeInput<'c>, session_id: &str) -> Option<&'c Pathway> {
+    let pathways = &input.config.pathways;
+    let groups = client_groups(&input.client);
+    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let from_health = input
+        .health
+        .and_then(|h| h.assign(session_id.as_bytes(), &groups, input.now_ms))
+        .and_then(|a| input.config.pathway(a.cdn));
+    from_health.or_else(|| {
+        let weights: Vec<u16> = pathways.iter().map(|p| p.static_weight_bp).collect();
+        let slot = health::session_slot(session_id.as_bytes(), STATIC_SLOTS);
+        let index = health::static_slot_cdn(&weights, slot, STATIC_SLOTS).unwrap_or(0);
+        pathways.get(index).or_else(|| pathways.first())
+    })
+}
+
+/// Client groups from most to least specific, as the health model keys them.
+fn client_groups(client: &Client<'_>) -> Vec<String> {
+    let mut groups = Vec::new();
+    if let Some(asn) = client.asn {
+        groups.push(format!("asn:{asn}"));
+    }
+    if let Some(country) = client.country {
+        groups.push(format!("country:{country}"));
+    }
+    groups
+}
+
+/// The pathway whose base URL's host is the request's `Host`, if any.
+fn pathway_of_host<'c>(request: &Request<()>, config: &'c EdgeConfig) -> Option<&'c Pathway> {
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })?;
+    config.pathways.iter().find(|p| {
+        p.base_url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split('/').next())
+            .is_some_and(|h| h.eq_ignore_ascii_case(&host))
+    })
+}
+
+/// Turns the adapter's fetch result into the viewer's playlist.
+pub fn finish(plan: &RewritePlan, fetched: Fetched, input: &EdgeInput<'_>) -> Decision {
+    let log = LogFields {
+        route: match plan.kind {
+            PlaylistKind::Multivariant => "multivariant",
+            PlaylistKind::Media => "media",
+        },
+        event: None,
+        pathway: Some(plan.pathway.clone()),
+    };
+    let _ = input;
+    let (status, body, stale) = match fetched {
+        Fetched::Response {
+            status,
+            body,
+            stale,
+        } => (status, body, stale),
+        Fetched::Timeout => return refuse(Reason::OriginTimeout, log),
+        Fetched::Unreachable => return refuse(Reason::OriginError, log),
+    };
+    if status == StatusCode::NOT_FOUND {
+        return refuse(Reason::NotFound, log);
+    }
+    if !status.is_success() {
+        return refuse(Reason::OriginError, log);
+    }
+    if body.len() > plan.max_bytes {
+        return refuse(Reason::PlaylistTooLarge, log);
+    }
+    let Ok(playlist) = Playlist::parse(&body) else {
+        return refuse(Reason::NotAPlaylist, log);
+    };
+    let (Some(playlist_url), Some(from_base), Some(to_base)) = (
+        HttpUrl::parse(&plan.playlist_url),
+        BaseUrl::parse(&plan.from_base),
+        BaseUrl::parse(&plan.to_base),
+    ) else {
+        return refuse(Reason::ConfigError, log);
+    };
+    let params = [(plan.param.as_str(), plan.token.as_str())];
+    let rewritten = playlist.rewrite(&Rewrite {
+        playlist_url,
+        from_base: Some(from_base),
+        to_base,
+        params: &params,
+    });
+    let reason = if stale {
+        Reason::StaleOnOriginError
+    } else {
+        Reason::Ok
+    };
+    let mut response = Response::new(Bytes::from(rewritten));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.apple.mpegurl"),
+    );
+    // Per viewer: it carries the viewer's session token.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers.insert(REASON_HEADER, HeaderValue::from_static(reason.code()));
+    Decision {
+        action: Action::Respond(response),
+        reason,
+        log,
+    }
+}
+
+/// A refusal: the reason's status, its code in the header, its message as the body.
+pub fn refuse(reason: Reason, log: LogFields) -> Decision {
+    let mut body = reason.message().to_owned();
+    body.push('\n');
+    Decision {
+        action: Action::Respond(text(reason.status(), reason, &body)),
+        reason,
+        log,
+    }
+}
+
+/// A plain-text response carrying `reason`.
+fn text(status: StatusCode, reason: Reason, body: &str) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::copy_from_slice(body.as_bytes()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(REASON_HEADER, HeaderValue::from_static(reason.code()));
+    response
+}
+
+/// A decision to send `response`.
+fn respond(response: Response<Bytes>, reason: Reason) -> Decision {
+    Decision {
+        action: Action::Respond(response),
+        reason,
+        log: LogFields::default(),
+    }
+}
+
+fn version(config: &EdgeConfig) -> Decision {
+    let body = serde_json::json!({
+        "name": "usher-edge",
+        "version": env!("CARGO_PKG_VERSION"),
+        "events": config.events.len(),
+        "pathways": config.pathways.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+    });
+    let mut response = Response::new(Bytes::from(body.to_string()));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(REASON_HEADER, HeaderValue::from_static(Reason::Ok.code()));
+    Decision {
+        action: Action::Respond(response),
+        reason: Reason::Ok,
+        log: LogFields::default(),
+    }
+}
+
+/// Session ids go into EdgeAuth's `id` field unescaped: keep them to characters that cannot
+/// break the token or a query.
+fn is_token_safe(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `If-None-Match` of a request, for modules that serve cacheable bytes.
+pub fn if_none_match(headers: &HeaderMap) -> Option<&str> {
+    headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok())
+}
+
+/// Adds a strong `ETag` to a response.
+pub fn with_etag(mut response: Response<Bytes>, etag: &str) -> Response<Bytes> {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(ETAG, value);
+    }
+    response
+}

@@ -1,0 +1,519 @@
+//! The player page, `GET /events/{event}/`: a small HTML shell that takes the viewer's ticket
+//! and starts playback.
+//!
+//! What it does: renders, from configuration alone (the event's id and title, the hls.js asset
+//! URL, the ticket's query-parameter and cookie names), one page per event. Every viewer gets the
+//! same bytes, so the edge and browsers can cache it ([`CACHE_CONTROL`]) and revalidate it with a
+//! strong [`PlayerPage::etag`] and [`not_modified`]. The page's inline script:
+//!
+//! - takes the ticket from `?{query_param}=` (then keeps it in the `{cookie}` cookie, scoped to
+//!   `/events/{event}/`, and removes it from the address bar so a copied link does not carry it)
+//!   or from that cookie; with no ticket it says so and requests nothing;
+//! - plays `master.m3u8?{query_param}={ticket}`, relative to the page;
+//! - when the manifest cannot be played, fetches it once more to read the edge's
+//!   [`x-usher-reason`](crate::reason::REASON_HEADER) and shows a message for it, with the code
+//!   in the message's `data-reason` attribute.
+//!
+//! What it does not do: any I/O, or anything per viewer. The ticket never reaches this module:
+//! the page reads it in the browser, so the bytes stay the same for everyone. Choosing the
+//! status, the headers and the `x-usher-reason` of the response is the caller's job; this module
+//! gives the body, its validator and the header values the page is designed for.
+//!
+//! The key decision is how to choose between native HLS and hls.js. Desktop Chromium answers
+//! `"maybe"` to `canPlayType("application/vnd.apple.mpegurl")` yet may not play, so a truthy
+//! answer is no reason to go native. Apple's WebKit (Safari, every iOS browser) plays HLS
+//! natively, Content Steering and AirPlay included, and since Safari also has MediaSource, an
+//! "MSE first" rule alone would make it download the player script for nothing. So: WebKit with
+//! native HLS plays natively; every other browser with MediaSource (or ManagedMediaSource) and
+//! `Hls.isSupported()` uses hls.js, loaded by script injection only then; native HLS is the last
+//! resort; otherwise the page says the browser cannot play the stream.
+
+use bytes::Bytes;
+
+use crate::config::{Event, TicketSettings};
+
+/// The hls.js version the edge serves, as a literal so it can be spliced into
+/// [`HLS_JS_ASSET_PATH`] at compile time. The browser test checks it against the npm package.
+macro_rules! hls_js_version {
+    () => {
+        "1.7.4"
+    };
+}
+
+/// The npm version of hls.js the edge serves (`package.json` of the browser test pins the same).
+pub const HLS_JS_VERSION: &str = hls_js_version!();
+
+/// Where the edge serves hls.js's light build (`dist/hls.light.min.js`, which includes Content
+/// Steering). The version is in the path, so the file never changes at that address and can be
+/// cached for a year ([`ASSET_CACHE_CONTROL`]).
+pub const HLS_JS_ASSET_PATH: &str = concat!(
+    "/assets/hls.js/",
+    hls_js_version!(),
+    "/hls.light.min.js"
+);
+
+/// `Content-Type` of the player page.
+pub const CONTENT_TYPE: &str = "text/html; charset=utf-8";
+
+/// `Cache-Control` of the player page. Public, since every viewer gets the same bytes; short,
+/// because the bytes follow the configuration (a new title, a new hls.js version) and a stale
+/// page would point at an asset that is no longer served. Revalidation with the ETag is cheap.
+pub const CACHE_CONTROL: &str = "public, max-age=300";
+
+/// `Cache-Control` of versioned assets such as [`HLS_JS_ASSET_PATH`]: their bytes never change
+/// at a given address.
+pub const ASSET_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
+/// How long the page keeps the ticket in its cookie, in seconds. Long enough for an event and a
+/// few reloads; the ticket's own expiry still applies, and the edge says so when it has passed.
+pub const TICKET_COOKIE_MAX_AGE_SECS: u32 = 4 * 60 * 60;
+
+/// The static assets the page loads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assets {
+    /// URL of hls.js's light build, e.g. [`HLS_JS_ASSET_PATH`].
+    pub hls_js_url: String,
+}
+
+impl Default for Assets {
+    /// The pinned hls.js at [`HLS_JS_ASSET_PATH`], served by the edge itself.
+    fn default() -> Self {
+        Assets {
+            hls_js_url: HLS_JS_ASSET_PATH.to_owned(),
+        }
+    }
+}
+
+/// A rendered player page and its validator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlayerPage {
+    body: Bytes,
+    etag: String,
+}
+
+impl PlayerPage {
+    /// The HTML, UTF-8. Cloning the [`Bytes`] is cheap, so one page can answer many requests.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The strong entity tag of [`body`](Self::body), quoted, ready for the `ETag` header.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+}
+
+/// The page's markup, with `@NAME@` holes filled by [`player_page`] in one pass (so a filled
+/// value is never itself searched for holes). Kept small on purpose: the whole page stays under
+/// 2 KiB, one packet or two. CSS centres the video and the message on a dark background.
+///
+/// The script's hls.js settings are live defaults: `lowLatencyMode` lets a low-latency playlist
+/// (with parts) play at its advertised part hold-back, and `liveSyncDurationCount: 3` keeps a
+/// regular live stream three target durations behind the live edge, as the HLS spec recommends.
+/// A fatal media error is recovered once (`recoverMediaError`, for a decoder hiccup); any other
+/// fatal error means the manifest or its renditions cannot be loaded, so the reason is fetched.
+const TEMPLATE: &str = r#"<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>@TITLE@</title><style>body{margin:0;min-height:100vh;display:grid;place-content:center;justify-items:center;gap:1em;padding:1em;box-sizing:border-box;background:#111;color:#eee;font:1.1em system-ui,sans-serif;text-align:center}h1{font-size:1.3em;margin:0}video{width:min(92vw,960px);aspect-ratio:16/9;background:#000}#msg{max-width:30em;padding:1em 2em;border:1px solid #666;border-radius:8px;background:#222}</style><h1>@TITLE@</h1><video id="v" controls muted autoplay playsinline></video><p id="msg" role="alert" hidden></p><script>(()=>{
+const P=@PARAM@,C=@COOKIE@,A=@PATH@,H=@HLSJS@,v=document.getElementById("v"),m=document.getElementById("msg"),
+o="Your ticket is for another event.",T={no_ticket:"A ticket is required to watch this event.",ticket_expired:"Your ticket has expired.",ticket_not_yet_valid:"Your ticket is not valid yet.",ticket_wrong_event:o,ticket_out_of_scope:o,too_many_streams:"Your ticket is already playing on its maximum number of screens.",unsupported:"This browser cannot play this stream."},
+say=r=>{m.dataset.reason=r;m.textContent=T[r]||(/^ticket_/.test(r)?"Your ticket is not valid.":"The stream cannot be played right now. Please try again later.");m.hidden=!1;v.hidden=!0},
+q=new URLSearchParams(location.search);let t=q.get(P),n=0,k=0;
+if(t){document.cookie=C+"="+encodeURIComponent(t)+";path="+A+";max-age=@MAXAGE@;samesite=lax"+(location.protocol=="https:"?";secure":"");q.delete(P);history.replaceState(null,"",location.pathname+(q+""&&"?"+q)+location.hash)}
+else for(const c of document.cookie.split("; "))c.startsWith(C+"=")&&(t=decodeURIComponent(c.slice(C.length+1)));
+if(!t)return say("no_ticket");
+const u="master.m3u8?"+P+"="+encodeURIComponent(t),N=v.canPlayType("application/vnd.apple.mpegurl"),
+fail=async()=>{if(n++)return;let r="";try{r=(await fetch(u,{cache:"no-store"})).headers.get("x-usher-reason")||""}catch(e){}say(r)},
+play=()=>{if(!N)return say("unsupported");v.onerror=fail;v.src=u};
+if(N&&/^Apple/.test(navigator.vendor)||!(self.ManagedMediaSource||self.MediaSource))return play();
+const s=document.createElement("script");s.src=H;s.onerror=play;s.onload=()=>{if(!Hls.isSupported())return play();const h=new Hls({lowLatencyMode:!0,liveSyncDurationCount:3}),E=Hls.ErrorTypes;h.on(Hls.Events.ERROR,(e,d)=>{d.fatal&&(d.type==E.MEDIA_ERROR&&!k++?h.recoverMediaError():(h.destroy(),fail()))});h.loadSource(u);h.attachMedia(v)};document.head.append(s)})()</script>"#;
+
+/// Renders the player page of `event`.
+///
+/// The bytes depend only on the arguments, never on the viewer. `ticket` gives the query
+/// parameter and cookie names (its other fields are not used). Ids and names are expected to
+/// have passed the configuration's checks (`A-Z a-z 0-9 - _ .`); they are escaped for their
+/// JavaScript strings all the same, and the title is escaped for HTML.
+pub fn player_page(event: &Event, assets: &Assets, ticket: &TicketSettings) -> PlayerPage {
+    let title = html_escape(&event.title);
+    let path = js_string(&format!("/events/{}/", event.id));
+    let param = js_string(&ticket.query_param);
+    let cookie = js_string(&ticket.cookie);
+    let hls_js = js_string(&assets.hls_js_url);
+    let max_age = TICKET_COOKIE_MAX_AGE_SECS.to_string();
+
+    let mut body = String::with_capacity(TEMPLATE.len() + 2 * title.len() + 128);
+    let mut rest = TEMPLATE;
+    while let Some(start) = rest.find('@') {
+        let (before, hole) = rest.split_at(start);
+        body.push_str(before);
+        let filled = [
+            ("@TITLE@", title.as_str()),
+            ("@PATH@", path.as_str()),
+            ("@PARAM@", param.as_str()),
+            ("@COOKIE@", cookie.as_str()),
+            ("@HLSJS@", hls_js.as_str()),
+            ("@MAXAGE@", max_age.as_str()),
+        ]
+        .into_iter()
+        .find_map(|(name, value)| hole.strip_prefix(name).map(|after| (value, after)));
+        match filled {
+            Some((value, after)) => {
+                body.push_str(value);
+                rest = after;
+            }
+            // Not a hole: an `@` of the markup itself (there is none today).
+            None => {
+                body.push('@');
+                rest = hole.get(1..).unwrap_or_default();
+            }
+        }
+    }
+    body.push_str(rest);
+
+    let etag = format!("\"{:016x}\"", fnv1a64(body.as_bytes()));
+    PlayerPage {
+        body: Bytes::from(body),
+        etag,
+    }
+}
+
+/// Whether a request with this `If-None-Match` should get 304 Not Modified for a representation
+/// whose entity tag is `etag`: RFC 9110 §13.1.2, with the weak comparison it prescribes (`W/`
+/// prefixes are ignored on both sides).
+///
+/// `*` matches any current representation. A list matches if any member does. A member that is
+/// not a well-formed entity tag matches nothing, and the members after it are still read. A
+/// request with several `If-None-Match` fields should pass them joined with `", "`.
+pub fn not_modified(if_none_match: Option<&str>, etag: &str) -> bool {
+    let Some(field) = if_none_match else {
+        return false;
+    };
+    let ours = opaque_tag(etag.trim());
+    let mut rest = field;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return false;
+        }
+        if rest.starts_with('*') {
+            // `*` is only valid alone, but whoever sends it means "anything you have".
+            return true;
+        }
+        let tag = rest.strip_prefix("W/").unwrap_or(rest);
+        // An entity tag is a quoted string whose body has no `"` (but may have commas).
+        let member_end = tag
+            .strip_prefix('"')
+            .and_then(|body| body.find('"').map(|close| close + 2));
+        match member_end {
+            Some(end) => {
+                let (member, after) = tag.split_at(end);
+                if ours.is_some_and(|o| Some(o) == opaque_tag(member)) {
+                    return true;
+                }
+                rest = after;
+            }
+            // Malformed: skip to the next comma.
+            None => match rest.find(',') {
+                Some(comma) => rest = rest.get(comma..).unwrap_or_default(),
+                None => return false,
+            },
+        }
+    }
+}
+
+/// The quoted part of an entity tag (`"abc"` of `W/"abc"`), or `None` if it is not one.
+fn opaque_tag(tag: &str) -> Option<&str> {
+    let quoted = tag.strip_prefix("W/").unwrap_or(tag);
+    let body = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    (!body.contains('"')).then_some(quoted)
+}
+
+/// Escapes text for HTML content and attribute values: `&`, `<`, `>`, `"` and `'`.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A JavaScript string literal for `text`, safe inside an inline `<script>`: besides quotes,
+/// backslashes and control characters, `<`, `>` and `&` are written as `\u` escapes so the
+/// literal can never contain `</script>` or `<!--`, and U+2028/U+2029 are escaped for older
+/// engines that end a string at them.
+fn js_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' | '\0'..='\u{1f}' | '\u{7f}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// FNV-1a, 64 bits: the page's cache validator. Any change of the bytes changes it with
+/// overwhelming likelihood, which is all an ETag needs; it is not a security hash, and nothing
+/// here depends on it resisting a deliberate collision (the bytes come from configuration).
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, title: &str) -> Event {
+        Event {
+            id: id.to_owned(),
+            title: title.to_owned(),
+            origin: "origin-1".to_owned(),
+            origin_path: format!("live/{id}/"),
+        }
+    }
+
+    fn ticket() -> TicketSettings {
+        TicketSettings {
+            audience: "usher".to_owned(),
+            issuer: "tickets.example".to_owned(),
+            leeway_secs: 30,
+            query_param: "ticket".to_owned(),
+            cookie: "usher_ticket".to_owned(),
+        }
+    }
+
+    fn page(id: &str, title: &str) -> PlayerPage {
+        player_page(&event(id, title), &Assets::default(), &ticket())
+    }
+
+    fn text(page: &PlayerPage) -> &str {
+        std::str::from_utf8(page.body()).unwrap()
+    }
+
+    #[test]
+    fn page_fits_the_size_budget() {
+        let p = page(
+            "champions-final-2026",
+            "Champions League Final 2026 — Real Madrid vs. Manchester City, live from Budapest",
+        );
+        assert!(p.body().len() < 2048, "{} bytes", p.body().len());
+    }
+
+    #[test]
+    fn same_configuration_same_bytes_and_etag() {
+        let a = page("final-2026", "The Final");
+        let b = page("final-2026", "The Final");
+        assert_eq!(a.body(), b.body());
+        assert_eq!(a.etag(), b.etag());
+    }
+
+    #[test]
+    fn another_event_other_bytes_and_etag() {
+        let a = page("final-2026", "The Final");
+        let b = page("semi-2026", "The Final");
+        assert_ne!(a.body(), b.body());
+        assert_ne!(a.etag(), b.etag());
+        assert!(text(&b).contains(r#""/events/semi-2026/""#));
+    }
+
+    #[test]
+    fn etag_is_strong_quoted_and_follows_every_input() {
+        let base = page("final-2026", "The Final");
+        let etag = base.etag();
+        assert_eq!(etag.len(), 18);
+        assert!(etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"));
+        assert_eq!(etag, format!("\"{:016x}\"", fnv1a64(base.body())));
+
+        let retitled = page("final-2026", "The Final!");
+        let other_asset = player_page(
+            &event("final-2026", "The Final"),
+            &Assets {
+                hls_js_url: "/assets/hls.js/9.9.9/hls.light.min.js".to_owned(),
+            },
+            &ticket(),
+        );
+        let other_cookie = player_page(
+            &event("final-2026", "The Final"),
+            &Assets::default(),
+            &TicketSettings {
+                cookie: "t".to_owned(),
+                ..ticket()
+            },
+        );
+        for other in [retitled, other_asset, other_cookie] {
+            assert_ne!(other.etag(), etag);
+        }
+    }
+
+    #[test]
+    fn fnv1a64_matches_reference_vectors() {
+        // From the FNV reference test suite.
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn configuration_reaches_the_script() {
+        let p = page("final-2026", "The Final");
+        let html = text(&p);
+        assert!(html.contains(r#"P="ticket",C="usher_ticket",A="/events/final-2026/""#));
+        assert!(html.contains(&format!("H=\"{HLS_JS_ASSET_PATH}\"")));
+        assert!(html.contains(&format!("max-age={TICKET_COOKIE_MAX_AGE_SECS};")));
+        assert!(!html.contains("@"), "an unfilled hole");
+        assert!(html.contains(r#"<video id="v" controls muted autoplay playsinline>"#));
+        assert!(html.contains(r#"<p id="msg" role="alert" hidden>"#));
+    }
+
+    #[test]
+    fn the_script_knows_the_reasons_the_edge_gives() {
+        use crate::reason::{Layer, Reason};
+        use usher_shared::token;
+        let p = page("final-2026", "The Final");
+        let html = text(&p);
+        for reason in [
+            Reason::NoTicket,
+            Reason::TooManyStreams,
+            Reason::Token(Layer::Ticket, token::Reason::Expired),
+            Reason::Token(Layer::Ticket, token::Reason::NotYetValid),
+            Reason::Token(Layer::Ticket, token::Reason::WrongEvent),
+            Reason::Token(Layer::Ticket, token::Reason::OutOfScope),
+        ] {
+            assert!(html.contains(&format!("{}:", reason.code())), "{reason:?}");
+        }
+        // Every other ticket refusal gets the generic ticket message through its prefix.
+        assert!(Reason::Token(Layer::Ticket, token::Reason::BadSignature)
+            .code()
+            .starts_with("ticket_"));
+        assert!(html.contains(r#"/^ticket_/.test(r)?"Your ticket is not valid.""#));
+        assert!(html.contains(crate::reason::REASON_HEADER));
+    }
+
+    #[test]
+    fn hostile_titles_are_escaped() {
+        let hostile = r#"</script><script>alert("x")</script> & 'q' <!-- -->"#;
+        let p = page("final-2026", hostile);
+        let html = text(&p);
+        assert_eq!(html.matches("<script>").count(), 1);
+        assert_eq!(html.matches("</script>").count(), 1);
+        assert!(!html.contains("<!--"));
+        let escaped = "&lt;/script&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; \
+                       &#39;q&#39; &lt;!-- --&gt;";
+        assert_eq!(html.matches(escaped).count(), 2, "in <title> and <h1>");
+    }
+
+    #[test]
+    fn html_escape_covers_the_five_characters() {
+        assert_eq!(html_escape(r#"a&b<c>d"e'f"#), "a&amp;b&lt;c&gt;d&quot;e&#39;f");
+        assert_eq!(html_escape("&amp;"), "&amp;amp;");
+        assert_eq!(html_escape("Zürich — 東京"), "Zürich — 東京");
+        assert_eq!(html_escape(""), "");
+    }
+
+    #[test]
+    fn js_strings_cannot_leave_their_quotes_or_the_script() {
+        assert_eq!(js_string("ticket"), r#""ticket""#);
+        assert_eq!(js_string(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(
+            js_string("</script><!--&"),
+            r#""\u003c/script\u003e\u003c!--\u0026""#
+        );
+        assert_eq!(js_string("a\nb\u{2028}"), r#""a\u000ab\u2028""#);
+        // Hostile configuration still stays inside its literals.
+        let p = player_page(
+            &event("x", "x"),
+            &Assets {
+                hls_js_url: "\"</script><script>alert(1)//".to_owned(),
+            },
+            &TicketSettings {
+                query_param: "p\"+alert(1)+\"".to_owned(),
+                ..ticket()
+            },
+        );
+        let html = text(&p);
+        assert_eq!(html.matches("</script>").count(), 1);
+        assert!(html.contains(r#"P="p\"+alert(1)+\"""#));
+    }
+
+    #[test]
+    fn filled_values_are_not_searched_for_holes() {
+        let p = page("x", "@PATH@ and @TITLE@");
+        let html = text(&p);
+        assert!(html.contains("<h1>@PATH@ and @TITLE@</h1>"));
+    }
+
+    #[test]
+    fn if_none_match_absent_or_empty_never_matches() {
+        assert!(!not_modified(None, "\"abc\""));
+        assert!(!not_modified(Some(""), "\"abc\""));
+        assert!(!not_modified(Some(" , ,"), "\"abc\""));
+    }
+
+    #[test]
+    fn if_none_match_exact_and_weak_comparison() {
+        let etag = "\"abc\"";
+        assert!(not_modified(Some("\"abc\""), etag));
+        assert!(not_modified(Some("W/\"abc\""), etag));
+        assert!(not_modified(Some("\"abc\""), "W/\"abc\""));
+        assert!(not_modified(Some("W/\"abc\""), "W/\"abc\""));
+        assert!(!not_modified(Some("\"abd\""), etag));
+        assert!(!not_modified(Some("\"ABC\""), etag), "opaque tags are case-sensitive");
+        assert!(!not_modified(Some("abc"), etag), "unquoted is not an entity tag");
+        assert!(!not_modified(Some("w/\"abc\""), etag), "the weak prefix is case-sensitive");
+    }
+
+    #[test]
+    fn if_none_match_lists() {
+        let etag = "\"abc\"";
+        assert!(not_modified(Some("\"x\", \"abc\""), etag));
+        assert!(not_modified(Some("\"x\",W/\"abc\""), etag));
+        assert!(not_modified(Some("\"x\" ,\t \"abc\" , "), etag));
+        assert!(!not_modified(Some("\"x\", \"y\""), etag));
+        // A comma inside an entity tag does not split it.
+        assert!(!not_modified(Some("\"a,\"abc\"\""), etag));
+        assert!(not_modified(Some("\"a,b\""), "\"a,b\""));
+        // A malformed member does not hide the members after it.
+        assert!(not_modified(Some("garbage, \"abc\""), etag));
+        assert!(not_modified(Some("\"x\" junk, \"abc\""), etag));
+        assert!(!not_modified(Some("\"unterminated"), etag));
+    }
+
+    #[test]
+    fn if_none_match_star() {
+        assert!(not_modified(Some("*"), "\"abc\""));
+        assert!(not_modified(Some(" * "), "\"abc\""));
+        assert!(not_modified(Some("\"x\", *"), "\"abc\""));
+    }
+
+    #[test]
+    fn the_pages_own_etag_round_trips() {
+        let p = page("final-2026", "The Final");
+        assert!(not_modified(Some(p.etag()), p.etag()));
+        assert!(not_modified(Some(&format!("W/{}", p.etag())), p.etag()));
+        let other = page("final-2026", "The Semi");
+        assert!(!not_modified(Some(other.etag()), p.etag()));
+    }
+
+    #[test]
+    fn pinned_asset_path_names_the_version() {
+        assert_eq!(
+            HLS_JS_ASSET_PATH,
+            format!("/assets/hls.js/{HLS_JS_VERSION}/hls.light.min.js")
+        );
+        assert_eq!(Assets::default().hls_js_url, HLS_JS_ASSET_PATH);
+    }
+}

@@ -1,0 +1,282 @@
+//! Which of the edge's resources a request names.
+//!
+//! Paths are checked before anything else: a path that could mean two things to two parsers
+//! (dot segments, encoded slashes or dots, backslashes, doubled slashes, control bytes) is
+//! refused as `bad_path`, because the same path is later sent to the origin and used as a cache
+//! key, and a CDN, the edge and the origin must all agree on what it names.
+//!
+//! | path | route |
+//! |---|---|
+//! | `/events/{event}/` | the player page |
+//! | `/events/{event}/master.m3u8` | the multivariant playlist (needs a ticket) |
+//! | `/events/{event}/steering.json` | the Content Steering manifest (needs a session token) |
+//! | `/events/{event}/cmcd` | the CMCD beacon endpoint (POST) |
+//! | `/events/{event}/…/*.m3u8` | a media playlist (needs a session token) |
+//! | `/events/{event}/…` anything else | a segment, part, init segment or key (needs a session token) |
+//! | `/healthz`, `/version` | health and version for monitors |
+
+use crate::reason::Reason;
+
+/// The longest path accepted. Real paths are a few dozen bytes; this bounds work on hostile ones.
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// The path prefix under which events live.
+pub const EVENTS_PREFIX: &str = "/events/";
+
+/// What a request is for. Borrowed from the request path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route<'p> {
+    /// The player page of an event.
+    PlayerPage {
+        /// The event id from the path.
+        event: &'p str,
+    },
+    /// The event's multivariant playlist.
+    Multivariant {
+        /// The event id from the path.
+        event: &'p str,
+    },
+    /// The Content Steering manifest.
+    Steering {
+        /// The event id from the path.
+        event: &'p str,
+    },
+    /// The CMCD beacon endpoint.
+    Beacon {
+        /// The event id from the path.
+        event: &'p str,
+    },
+    /// A media playlist below the event.
+    MediaPlaylist {
+        /// The event id from the path.
+        event: &'p str,
+        /// The path below the event's directory, e.g. `720p/index.m3u8`.
+        rest: &'p str,
+    },
+    /// A segment, part, init segment, key or subtitle file below the event.
+    Resource {
+        /// The event id from the path.
+        event: &'p str,
+        /// The path below the event's directory, e.g. `720p/seg_100.m4s`.
+        rest: &'p str,
+    },
+    /// Liveness for monitors.
+    Health,
+    /// The running version and configuration summary.
+    Version,
+}
+
+impl Route<'_> {
+    /// The event a route belongs to, if any.
+    pub fn event(&self) -> Option<&str> {
+        match *self {
+            Route::PlayerPage { event }
+            | Route::Multivariant { event }
+            | Route::Steering { event }
+            | Route::Beacon { event }
+            | Route::MediaPlaylist { event, .. }
+            | Route::Resource { event, .. } => Some(event),
+            Route::Health | Route::Version => None,
+        }
+    }
+
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::PlayerPage { .. } => "page",
+            Route::Multivariant { .. } => "multivariant",
+            Route::Steering { .. } => "steering",
+            Route::Beacon { .. } => "beacon",
+            Route::MediaPlaylist { .. } => "media",
+            Route::Resource { .. } => "resource",
+            Route::Health => "health",
+            Route::Version => "version",
+        }
+    }
+}
+
+/// Classifies `path` (the request path, without query). `NotFound` for well-formed paths the
+/// edge does not serve, `BadPath` for malformed ones.
+pub fn route(path: &str) -> Result<Route<'_>, Reason> {
+    check_path(path)?;
+    match path {
+        "/healthz" => return Ok(Route::Health),
+        "/version" => return Ok(Route::Version),
+        _ => {}
+    }
+    let Some(below) = path.strip_prefix(EVENTS_PREFIX) else {
+        return Err(Reason::NotFound);
+    };
+    let (event, rest) = below.split_once('/').ok_or(Reason::NotFound)?;
+    if event.is_empty() {
+        return Err(Reason::NotFound);
+    }
+    Ok(match rest {
+        "" => Route::PlayerPage { event },
+        "master.m3u8" => Route::Multivariant { event },
+        "steering.json" => Route::Steering { event },
+        "cmcd" => Route::Beacon { event },
+        rest if rest.ends_with('/') => return Err(Reason::NotFound),
+        rest if rest.ends_with(".m3u8") => Route::MediaPlaylist { event, rest },
+        rest => Route::Resource { event, rest },
+    })
+}
+
+/// Refuses paths that different parsers could read differently (RFC 3986 §3.3, §6.2.2).
+fn check_path(path: &str) -> Result<(), Reason> {
+    if path.len() > MAX_PATH_LEN || !path.starts_with('/') {
+        return Err(Reason::BadPath);
+    }
+    let bytes = path.as_bytes();
+    // Only the characters RFC 3986 allows in a path, plus `%` for escapes checked below.
+    let allowed = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'/'
+                    | b'%'
+            )
+    };
+    if !bytes.iter().all(|&b| allowed(b)) {
+        return Err(Reason::BadPath);
+    }
+    // Escapes must be well-formed and must not hide a separator, a dot or a control byte: an
+    // origin that decodes `%2e%2e` or `%2f` would otherwise see another path than we checked.
+    let mut i = 0;
+    while let Some(offset) = bytes
+        .get(i..)
+        .and_then(|b| b.iter().position(|&c| c == b'%'))
+    {
+        let at = i + offset;
+        let hex = bytes.get(at + 1..at + 3).ok_or(Reason::BadPath)?;
+        let value = std::str::from_utf8(hex)
+            .ok()
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .ok_or(Reason::BadPath)?;
+        if value < 0x20 || matches!(value, b'/' | b'\\' | b'.' | b'%' | 0x7f) {
+            return Err(Reason::BadPath);
+        }
+        i = at + 3;
+    }
+    for segment in path.split('/').skip(1) {
+        if segment == "." || segment == ".." {
+            return Err(Reason::BadPath);
+        }
+    }
+    if path.contains("//") {
+        return Err(Reason::BadPath);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_paths_route_to_their_resources() {
+        let cases = [
+            ("/events/e1/", Route::PlayerPage { event: "e1" }),
+            (
+                "/events/e1/master.m3u8",
+                Route::Multivariant { event: "e1" },
+            ),
+            ("/events/e1/steering.json", Route::Steering { event: "e1" }),
+            ("/events/e1/cmcd", Route::Beacon { event: "e1" }),
+            (
+                "/events/e1/720p/index.m3u8",
+                Route::MediaPlaylist {
+                    event: "e1",
+                    rest: "720p/index.m3u8",
+                },
+            ),
+            (
+                "/events/e1/720p/seg_100.m4s",
+                Route::Resource {
+                    event: "e1",
+                    rest: "720p/seg_100.m4s",
+                },
+            ),
+            (
+                "/events/e1/keys/k7",
+                Route::Resource {
+                    event: "e1",
+                    rest: "keys/k7",
+                },
+            ),
+            ("/healthz", Route::Health),
+            ("/version", Route::Version),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(route(path), Ok(expected), "{path}");
+        }
+    }
+
+    #[test]
+    fn paths_outside_the_edge_are_not_found() {
+        for path in [
+            "/",
+            "/events",
+            "/events/",
+            "/events/e1",
+            "/other/e1/",
+            "/events/e1/720p/",
+        ] {
+            assert_eq!(route(path), Err(Reason::NotFound), "{path}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_or_hostile_paths_are_bad() {
+        for path in [
+            "",
+            "events/e1/",
+            "/events/e1/../e2/master.m3u8",
+            "/events/e1/./master.m3u8",
+            "/events/../etc/passwd",
+            "/events/e1/%2e%2e/e2/master.m3u8",
+            "/events/e1/%2E%2E/x",
+            "/events/e1/720p%2fseg.m4s",
+            "/events/e1/720p%5cseg.m4s",
+            "/events/e1/seg%00.m4s",
+            "/events/e1/seg%zz.m4s",
+            "/events/e1/seg%2",
+            "/events/e1//master.m3u8",
+            "/events/e1/seg .m4s",
+            "/events/e1/seg\\x.m4s",
+            "/events/e1/seg\u{7f}.m4s",
+            "/events/e1/é.m4s",
+        ] {
+            assert_eq!(route(path), Err(Reason::BadPath), "{path:?}");
+        }
+        let long = format!("/events/e1/{}", "a".repeat(MAX_PATH_LEN));
+        assert_eq!(route(&long), Err(Reason::BadPath));
+    }
+
+    #[test]
+    fn harmless_escapes_and_sub_delimiters_are_allowed() {
+        assert_eq!(
+            route("/events/e1/audio%20en/seg;v=1.m4s"),
+            Ok(Route::Resource {
+                event: "e1",
+                rest: "audio%20en/seg;v=1.m4s"
+            })
+        );
+    }
+}

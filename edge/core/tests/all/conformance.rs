@@ -1,0 +1,409 @@
+//! The conformance cases in `tests/conformance/cases/`, run natively against the core.
+//!
+//! Each case is a request plus its inputs (time, client, the origin's answer) and the expected
+//! outcome (status, reason code, key headers, upstream request, body). Tickets and session
+//! tokens are minted when the case runs, from the claims the case declares, with the keys in
+//! `tests/conformance/config/` (or a `secret_hex` the case gives, to forge one). Expected bodies
+//! in `tests/conformance/expected/` are byte-exact; `USHER_BLESS=1` rewrites them.
+//!
+//! The same cases run through each platform's real runtime in `wasm-tests`: this file is the
+//! native adapter, executing the core's decisions against the case's origin.
+#![cfg(test)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use serde::Deserialize;
+use usher_edge_core::config::{ConfigParts, EdgeConfig};
+use usher_edge_core::{Action, Client, EdgeInput, Fetched, decide, finish};
+use usher_shared::token::edgeauth::{EdgeAuth, MintRequest, Scope};
+use usher_shared::token::jwt::{self, Claims};
+use usher_shared::token::{Algorithm, Keyring};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    now: u64,
+    request: RequestSpec,
+    #[serde(default)]
+    client: ClientSpec,
+    entropy: String,
+    ticket: Option<TicketSpec>,
+    session: Option<SessionSpec>,
+    origin: Option<OriginSpec>,
+    expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestSpec {
+    #[serde(default = "get")]
+    method: String,
+    uri: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ClientSpec {
+    ip: Option<String>,
+    country: Option<String>,
+    asn: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketSpec {
+    kid: String,
+    claims: Claims,
+    /// Sign with this key instead of the configured one (a forgery).
+    secret_hex: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionSpec {
+    session_id: String,
+    start: u64,
+    end: u64,
+    acl: Vec<String>,
+    secret_hex: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OriginSpec {
+    status: Option<u16>,
+    body: Option<String>,
+    body_file: Option<String>,
+    #[serde(default)]
+    stale: bool,
+    #[serde(default)]
+    timeout: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    #[serde(default = "respond")]
+    action: String,
+    status: Option<u16>,
+    reason: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    upstream: Option<UpstreamSpec>,
+    body_file: Option<String>,
+    #[serde(default)]
+    body_contains: Vec<String>,
+}
+
+fn respond() -> String {
+    "respond".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpstreamSpec {
+    origin: String,
+    url: String,
+    cache_key: Option<String>,
+}
+
+fn config() -> EdgeConfig {
+    let read = |name: &str| std::fs::read(root().join("config").join(name)).unwrap();
+    let (events, pathways, settings, keys, session) = (
+        read("events.json"),
+        read("pathways.json"),
+        read("settings.json"),
+        read("ticket-keys.json"),
+        read("session-key.txt"),
+    );
+    EdgeConfig::from_parts(&ConfigParts {
+        events: Some(&events),
+        pathways: Some(&pathways),
+        settings: Some(&settings),
+        ticket_keys: Some(&keys),
+        session_key: Some(&session),
+    })
+    .unwrap()
+}
+
+fn mint_ticket(spec: &TicketSpec) -> String {
+    let mut ring = Keyring::new();
+    let secret = match &spec.secret_hex {
+        Some(hex) => hex.clone(),
+        None => {
+            let keys: BTreeMap<String, String> = serde_json::from_slice(
+                &std::fs::read(root().join("config/ticket-keys.json")).unwrap(),
+            )
+            .unwrap();
+            keys[&spec.kid].clone()
+        }
+    };
+    ring.insert(&spec.kid, &hex::decode(secret)).unwrap();
+    jwt::mint(&spec.claims, &spec.kid, &ring).unwrap()
+}
+
+fn mint_session(spec: &SessionSpec) -> String {
+    let hex = match &spec.secret_hex {
+        Some(hex) => hex.clone(),
+        None => std::fs::read_to_string(root().join("config/session-key.txt")).unwrap(),
+    };
+    let auth = EdgeAuth::from_hex(hex.trim(), Algorithm::Sha256, Default::default()).unwrap();
+    let acl: Vec<&str> = spec.acl.iter().map(String::as_str).collect();
+    auth.mint(&MintRequest {
+        ip: None,
+        start: Some(spec.start),
+        end: spec.end,
+        scope: Scope::Acl(&acl),
+        session_id: Some(&spec.session_id),
+        data: None,
+    })
+    .unwrap()
+}
+
+/// Tokens go into URIs percent-encoded where a query needs it, as a player would send them.
+fn query_escape(token: &str) -> String {
+    token
+        .bytes()
+        .map(|b| match b {
+            b'+' | b'&' | b'#' | b'%' | b' ' => format!("%{b:02X}"),
+            _ => char::from(b).to_string(),
+        })
+        .collect()
+}
+
+mod hex {
+    pub fn decode(text: impl AsRef<str>) -> Vec<u8> {
+        let text = text.as_ref().trim();
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+}
+
+/// Runs one case; returns what went wrong, if anything.
+fn run(case: &Case, config: &EdgeConfig, bless: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    let ticket = case.ticket.as_ref().map(mint_ticket);
+    let session = case.session.as_ref().map(mint_session);
+    let fill = |text: &str| {
+        let mut out = text.to_owned();
+        if let Some(t) = &ticket {
+            out = out.replace("{ticket}", &query_escape(t));
+        }
+        if let Some(s) = &session {
+            out = out.replace("{session}", &query_escape(s));
+        }
+        out
+    };
+    let mut builder = Request::builder()
+        .method(case.request.method.as_str())
+        .uri(fill(&case.request.uri));
+    for (name, value) in &case.request.headers {
+        builder = builder.header(name, fill(value));
+    }
+    let request = builder.body(()).unwrap();
+    let entropy: [u8; 16] = hex::decode(&case.entropy).try_into().unwrap();
+    let input = EdgeInput {
+        now_ms: case.now * 1000,
+        client: Client {
+            ip: case.client.ip.as_deref(),
+            country: case.client.country.as_deref(),
+            asn: case.client.asn,
+        },
+        config,
+        health: None,
+        entropy,
+    };
+
+    let decision = decide(&request, &input);
+    let check_upstream = |problems: &mut Vec<String>, upstream: &usher_edge_core::Upstream| {
+        if let Some(want) = &case.expect.upstream {
+            if upstream.origin != want.origin || upstream.url != want.url {
+                problems.push(format!(
+                    "upstream {} {} != expected {} {}",
+                    upstream.origin, upstream.url, want.origin, want.url
+                ));
+            }
+            if let Some(key) = want
+                .cache_key
+                .as_ref()
+                .filter(|k| **k != upstream.cache_key)
+            {
+                problems.push(format!("cache key {} != {key}", upstream.cache_key));
+            }
+        }
+    };
+    let (response, reason) = match decision.action {
+        Action::Proxy(upstream) => {
+            if case.expect.action != "proxy" {
+                problems.push(format!("proxied {}, expected a response", upstream.url));
+            }
+            check_upstream(&mut problems, &upstream);
+            if decision.reason.code() != case.expect.reason {
+                problems.push(format!(
+                    "reason {} != {}",
+                    decision.reason.code(),
+                    case.expect.reason
+                ));
+            }
+            return problems;
+        }
+        Action::Respond(response) => (response, decision.reason),
+        Action::Fetch(upstream, plan) => {
+            check_upstream(&mut problems, &upstream);
+            let Some(origin) = &case.origin else {
+                problems.push(format!(
+                    "fetched {} but the case has no origin",
+                    upstream.url
+                ));
+                return problems;
+            };
+            let fetched = if origin.timeout {
+                Fetched::Timeout
+            } else {
+                let body = match (&origin.body, &origin.body_file) {
+                    (Some(body), _) => Bytes::from(body.clone()),
+                    (None, Some(file)) => {
+                        Bytes::from(std::fs::read(root().join("origin").join(file)).unwrap())
+                    }
+                    (None, None) => Bytes::new(),
+                };
+                Fetched::Response {
+                    status: StatusCode::from_u16(origin.status.unwrap_or(200)).unwrap(),
+                    body,
+                    stale: origin.stale,
+                }
+            };
+            let done = finish(&plan, fetched, &input);
+            match done.action {
+                Action::Respond(response) => (response, done.reason),
+                other => {
+                    problems.push(format!("finish did not respond: {other:?}"));
+                    return problems;
+                }
+            }
+        }
+    };
+    if case.expect.action != "respond" {
+        problems.push(format!(
+            "responded {}, expected {}",
+            response.status(),
+            case.expect.action
+        ));
+    }
+    check_response(case, &response, reason.code(), bless, &mut problems);
+    problems
+}
+
+fn check_response(
+    case: &Case,
+    response: &Response<Bytes>,
+    reason: &str,
+    bless: bool,
+    problems: &mut Vec<String>,
+) {
+    if let Some(status) = case
+        .expect
+        .status
+        .filter(|s| *s != response.status().as_u16())
+    {
+        problems.push(format!("status {} != {status}", response.status()));
+    }
+    let header_reason = response
+        .headers()
+        .get("x-usher-reason")
+        .and_then(|v| v.to_str().ok());
+    if reason != case.expect.reason || header_reason != Some(case.expect.reason.as_str()) {
+        problems.push(format!(
+            "reason {reason} (header {header_reason:?}) != {}",
+            case.expect.reason
+        ));
+    }
+    for (name, want) in &case.expect.headers {
+        let got = response.headers().get(name).and_then(|v| v.to_str().ok());
+        if got != Some(want.as_str()) {
+            problems.push(format!("header {name}: {got:?} != {want:?}"));
+        }
+    }
+    let body = response.body();
+    for needle in &case.expect.body_contains {
+        if !String::from_utf8_lossy(body).contains(needle.as_str()) {
+            problems.push(format!("body lacks {needle:?}"));
+        }
+    }
+    if let Some(file) = &case.expect.body_file {
+        let path = root().join("expected").join(file);
+        if bless {
+            std::fs::write(&path, body).unwrap();
+        } else {
+            match std::fs::read(&path) {
+                Ok(want) if want == body.as_ref() => {}
+                Ok(want) => problems.push(format!(
+                    "body differs from {}:\n--- expected\n{}\n--- got\n{}",
+                    file,
+                    String::from_utf8_lossy(&want),
+                    String::from_utf8_lossy(body)
+                )),
+                Err(e) => problems.push(format!(
+                    "{}: {e} (bless with USHER_BLESS=1)",
+                    path.display()
+                )),
+            }
+        }
+    }
+}
+
+fn cases(dir: &Path) -> Vec<(String, Case)> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let case: Case = serde_json::from_slice(&std::fs::read(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p.file_stem().unwrap().to_string_lossy().into_owned(), case)
+        })
+        .collect()
+}
+
+#[test]
+fn conformance_cases_pass_natively() {
+    let bless = std::env::var_os("USHER_BLESS").is_some();
+    let config = config();
+    let all = cases(&root().join("cases"));
+    assert!(all.len() >= 20, "only {} cases", all.len());
+    let failures: Vec<String> = all
+        .iter()
+        .filter_map(|(file, case)| {
+            let problems = run(case, &config, bless);
+            (!problems.is_empty())
+                .then(|| format!("{file} ({}):\n  {}", case.name, problems.join("\n  ")))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the edge core: one binary, one module per area.
+
+mod conformance;
