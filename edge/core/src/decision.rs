@@ -21,6 +21,7 @@ use crate::config::{EdgeConfig, Event, Pathway};
 use crate::credential;
 use crate::reason::{Layer, REASON_HEADER, Reason};
 use crate::route::{self, Route};
+use crate::steering;
 
 /// The query parameters of LL-HLS delivery directives (rfc8216bis §6.2.5): forwarded to the
 /// origin and kept in the cache key, so blocking playlist reloads keep working.
@@ -195,6 +196,7 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
             media(request, query, event, rest, input, &mut log)
         }
         (Route::Resource { rest, .. }, Some(event)) => resource(request, query, event, rest, input),
+        (Route::Steering { .. }, Some(event)) => steer(request, query, event, input, &mut log),
         // The player page, steering and beacons arrive with the modules that build them.
         _ => Err(Reason::NotFound),
     };
@@ -241,7 +243,7 @@ fn multivariant(
     };
     let pathway = select_pathway(input, &session_id).ok_or(Reason::ConfigError)?;
     log.pathway = Some(pathway.id.clone());
-    let token = mint_session(input, event, &session_id)?;
+    let token = mint_session(input, event, &session_id, Some(&pathway.id))?;
     let upstream = upstream(request, event, "master.m3u8", None, input)?;
     let plan = plan(
         PlaylistKind::Multivariant,
@@ -266,8 +268,8 @@ fn media(
     input: &EdgeInput<'_>,
     log: &mut LogFields,
 ) -> Result<Decision, Reason> {
-    let session_id = check_session(request, query, input)?.unwrap_or_default();
-    let session_id = session_id.as_str();
+    let session = check_session(request, query, input)?;
+    let session_id = session.id.as_str();
     // The viewer stays on the pathway this request came through when the edge knows it (the
     // host names one of the pathways); otherwise on the one its session maps to.
     let pathway = pathway_of_host(request, input.config)
@@ -276,7 +278,7 @@ fn media(
     log.pathway = Some(pathway.id.clone());
     // Sliding expiry: an active viewer reloads its media playlist every target duration and
     // always holds a fresh token; a copied URL dies `ttl_secs` after its viewer left.
-    let token = mint_session(input, event, session_id)?;
+    let token = mint_session(input, event, session_id, session.base.as_deref())?;
     let upstream = upstream(request, event, rest, query, input)?;
     let plan = plan(PlaylistKind::Media, event, pathway, &upstream, token, input);
     Ok(Decision {
@@ -284,6 +286,60 @@ fn media(
         reason: Reason::Ok,
         log: LogFields::default(),
     })
+}
+
+fn steer(
+    request: &Request<()>,
+    query: Option<&str>,
+    event: &Event,
+    input: &EdgeInput<'_>,
+    log: &mut LogFields,
+) -> Result<Decision, Reason> {
+    let session = check_session(request, query, input)?;
+    let param = input.config.settings.session.query_param.as_str();
+    // The base pathway from the token; a token minted before steering existed (or by another
+    // minter) gets the session's own assignment.
+    let base = match session
+        .base
+        .as_deref()
+        .and_then(|b| input.config.pathway(b))
+    {
+        Some(base) => base,
+        None => select_pathway(input, &session.id).ok_or(Reason::ConfigError)?,
+    };
+    let current = query
+        .and_then(|q| credential::query_param(q, steering::PATHWAY_PARAM))
+        .and_then(|id| input.config.pathway(&id).map(|p| p.id.as_str()));
+    log.pathway = current.map(str::to_owned).or_else(|| Some(base.id.clone()));
+    let token = mint_session(input, event, &session.id, Some(&base.id))?;
+    let groups = client_groups(&input.client);
+    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let mut manifest = steering::manifest(
+        input.config,
+        input.health,
+        &steering::Request {
+            base: &base.id,
+            session_id: &session.id,
+            groups: &groups,
+            now_ms: input.now_ms,
+            token: &token,
+            token_param: param,
+        },
+    );
+    // Without health data, stay where the player is: switching costs a cold cache and an ABR
+    // reset, and nothing says another CDN is better.
+    if let Some(current) = current.filter(|_| input.health.is_none()) {
+        manifest.pathway_priority.retain(|p| p != current);
+        manifest.pathway_priority.insert(0, current.to_owned());
+    }
+    let body = serde_json::to_vec(&manifest).map_err(|_| Reason::ConfigError)?;
+    let mut response = Response::new(Bytes::from(body));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // Per session: it carries the session's token.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers.insert(REASON_HEADER, HeaderValue::from_static(Reason::Ok.code()));
+    Ok(respond(response, Reason::Ok))
 }
 
 fn resource(
@@ -302,12 +358,21 @@ fn resource(
     })
 }
 
-/// Verifies the session token in the query against the request path; returns its session id.
+/// What a verified session token says about its session.
+struct SessionState {
+    /// The session id (`id`).
+    id: String,
+    /// The pathway the session's multivariant playlist was written for (`data`), the base of
+    /// Content Steering's clones.
+    base: Option<String>,
+}
+
+/// Verifies the session token in the query against the request path.
 fn check_session(
     request: &Request<()>,
     query: Option<&str>,
     input: &EdgeInput<'_>,
-) -> Result<Option<String>, Reason> {
+) -> Result<SessionState, Reason> {
     let param = &input.config.settings.session.query_param;
     let token = query
         .and_then(|q| credential::query_param(q, param))
@@ -322,10 +387,20 @@ fn check_session(
         .session
         .verify(&token, &presented, input.now_secs())
         .map_err(|r| Reason::Token(Layer::Session, r))?;
-    Ok(claims.session_id.map(str::to_owned))
+    Ok(SessionState {
+        id: claims.session_id.unwrap_or_default().to_owned(),
+        base: claims.data.map(str::to_owned),
+    })
 }
 
-fn mint_session(input: &EdgeInput<'_>, event: &Event, session_id: &str) -> Result<String, Reason> {
+/// Mints the session token for `session_id`, carrying `base` (the session's steering base
+/// pathway) in its signed `data` field.
+fn mint_session(
+    input: &EdgeInput<'_>,
+    event: &Event,
+    session_id: &str,
+    base: Option<&str>,
+) -> Result<String, Reason> {
     let now = input.now_secs();
     let acl = format!("{}{}/*", route::EVENTS_PREFIX, event.id);
     input
@@ -337,7 +412,7 @@ fn mint_session(input: &EdgeInput<'_>, event: &Event, session_id: &str) -> Resul
             end: now + input.config.settings.session.ttl_secs,
             scope: Scope::Acl(&[&acl]),
             session_id: Some(session_id).filter(|s| !s.is_empty()),
-            data: None,
+            data: base,
         })
         .map_err(|_| Reason::ConfigError)
 }
@@ -513,6 +588,10 @@ pub fn finish(plan: &RewritePlan, fetched: Fetched, input: &EdgeInput<'_>) -> De
         to_base,
         params: &params,
     });
+    let rewritten = match plan.kind {
+        PlaylistKind::Multivariant => with_steering(&rewritten, plan),
+        PlaylistKind::Media => rewritten,
+    };
     let reason = if stale {
         Reason::StaleOnOriginError
     } else {
@@ -533,6 +612,44 @@ pub fn finish(plan: &RewritePlan, fetched: Fetched, input: &EdgeInput<'_>) -> De
         reason,
         log,
     }
+}
+
+/// Adds Content Steering to a rewritten multivariant playlist (rfc8216bis §4.4.6.6): the
+/// `EXT-X-CONTENT-STEERING` tag after `#EXTM3U` (replacing any the origin wrote: the edge is the
+/// steering server), and `PATHWAY-ID` on every variant (§4.4.6.2, §4.4.6.3). Every other line
+/// is copied byte for byte, with its own line ending.
+fn with_steering(playlist: &[u8], plan: &RewritePlan) -> Vec<u8> {
+    let tag = steering::tag(&plan.param, &plan.token, &plan.pathway);
+    let mut out = Vec::with_capacity(playlist.len() + tag.len() + 64);
+    let mut first = true;
+    for line in playlist.split_inclusive(|&b| b == b'\n') {
+        let content_len =
+            line.len() - usize::from(line.ends_with(b"\n")) - usize::from(line.ends_with(b"\r\n"));
+        let (content, ending) = line.split_at(content_len);
+        if content.starts_with(b"#EXT-X-CONTENT-STEERING:") {
+            continue;
+        }
+        out.extend_from_slice(content);
+        let is_variant = content.starts_with(b"#EXT-X-STREAM-INF:")
+            || content.starts_with(b"#EXT-X-I-FRAME-STREAM-INF:");
+        if is_variant && !content.windows(11).any(|w| w == b"PATHWAY-ID=") {
+            out.extend_from_slice(b",PATHWAY-ID=\"");
+            out.extend_from_slice(plan.pathway.as_bytes());
+            out.push(b'"');
+        }
+        // A playlist whose only line has no ending still gets a line break before the tag.
+        out.extend_from_slice(if ending.is_empty() && first {
+            b"\n"
+        } else {
+            ending
+        });
+        if first {
+            out.extend_from_slice(tag.as_bytes());
+            out.extend_from_slice(if ending.is_empty() { b"" } else { ending });
+            first = false;
+        }
+    }
+    out
 }
 
 /// A refusal: the reason's status, its code in the header, its message as the body.

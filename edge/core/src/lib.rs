@@ -18,12 +18,14 @@
 //! pass-through), and otherwise says what to fetch; `finish` turns the origin's playlist into the
 //! viewer's. Platform types stop at the adapter's boundary; `http` 1.x types are the vocabulary.
 
+pub mod cmcd;
 pub mod config;
 pub mod credential;
 pub mod decision;
 pub mod page;
 pub mod reason;
 pub mod route;
+pub mod steering;
 
 pub use decision::{
     Action, Client, Decision, EdgeInput, Fetched, RewritePlan, Upstream, decide, finish,

@@ -25,7 +25,7 @@
 //! natively, Content Steering and AirPlay included, and since Safari also has MediaSource, an
 //! "MSE first" rule alone would make it download the player script for nothing. So: WebKit with
 //! native HLS plays natively; every other browser with MediaSource (or ManagedMediaSource) and
-//! `Hls.isSupported()` uses hls.js, loaded by script injection only then; native HLS is the last
+//! `Hls.isSupported()` uses hls.js, loaded (by `import()`) only then; native HLS is the last
 //! resort; otherwise the page says the browser cannot play the stream.
 
 use bytes::Bytes;
@@ -46,11 +46,8 @@ pub const HLS_JS_VERSION: &str = hls_js_version!();
 /// Where the edge serves hls.js's light build (`dist/hls.light.min.js`, which includes Content
 /// Steering). The version is in the path, so the file never changes at that address and can be
 /// cached for a year ([`ASSET_CACHE_CONTROL`]).
-pub const HLS_JS_ASSET_PATH: &str = concat!(
-    "/assets/hls.js/",
-    hls_js_version!(),
-    "/hls.light.min.js"
-);
+pub const HLS_JS_ASSET_PATH: &str =
+    concat!("/assets/hls.js/", hls_js_version!(), "/hls.light.min.js");
 
 /// `Content-Type` of the player page.
 pub const CONTENT_TYPE: &str = "text/html; charset=utf-8";
@@ -105,40 +102,71 @@ impl PlayerPage {
 
 /// The page's markup, with `@NAME@` holes filled by [`player_page`] in one pass (so a filled
 /// value is never itself searched for holes). Kept small on purpose: the whole page stays under
-/// 2 KiB, one packet or two. CSS centres the video and the message on a dark background.
+/// 2 KiB, so the page costs one or two packets and the viewer waits only on the manifest.
 ///
-/// The script's hls.js settings are live defaults: `lowLatencyMode` lets a low-latency playlist
-/// (with parts) play at its advertised part hold-back, and `liveSyncDurationCount: 3` keeps a
-/// regular live stream three target durations behind the live edge, as the HLS spec recommends.
-/// A fatal media error is recovered once (`recoverMediaError`, for a decoder hiccup); any other
-/// fatal error means the manifest or its renditions cannot be loaded, so the reason is fetched.
-const TEMPLATE: &str = r#"<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>@TITLE@</title><style>body{margin:0;min-height:100vh;display:grid;place-content:center;justify-items:center;gap:1em;padding:1em;box-sizing:border-box;background:#111;color:#eee;font:1.1em system-ui,sans-serif;text-align:center}h1{font-size:1.3em;margin:0}video{width:min(92vw,960px);aspect-ratio:16/9;background:#000}#msg{max-width:30em;padding:1em 2em;border:1px solid #666;border-radius:8px;background:#222}</style><h1>@TITLE@</h1><video id="v" controls muted autoplay playsinline></video><p id="msg" role="alert" hidden></p><script>(()=>{
-const P=@PARAM@,C=@COOKIE@,A=@PATH@,H=@HLSJS@,v=document.getElementById("v"),m=document.getElementById("msg"),
-o="Your ticket is for another event.",T={no_ticket:"A ticket is required to watch this event.",ticket_expired:"Your ticket has expired.",ticket_not_yet_valid:"Your ticket is not valid yet.",ticket_wrong_event:o,ticket_out_of_scope:o,too_many_streams:"Your ticket is already playing on its maximum number of screens.",unsupported:"This browser cannot play this stream."},
-say=r=>{m.dataset.reason=r;m.textContent=T[r]||(/^ticket_/.test(r)?"Your ticket is not valid.":"The stream cannot be played right now. Please try again later.");m.hidden=!1;v.hidden=!0},
-q=new URLSearchParams(location.search);let t=q.get(P),n=0,k=0;
-if(t){document.cookie=C+"="+encodeURIComponent(t)+";path="+A+";max-age=@MAXAGE@;samesite=lax"+(location.protocol=="https:"?";secure":"");q.delete(P);history.replaceState(null,"",location.pathname+(q+""&&"?"+q)+location.hash)}
-else for(const c of document.cookie.split("; "))c.startsWith(C+"=")&&(t=decodeURIComponent(c.slice(C.length+1)));
-if(!t)return say("no_ticket");
-const u="master.m3u8?"+P+"="+encodeURIComponent(t),N=v.canPlayType("application/vnd.apple.mpegurl"),
-fail=async()=>{if(n++)return;let r="";try{r=(await fetch(u,{cache:"no-store"})).headers.get("x-usher-reason")||""}catch(e){}say(r)},
-play=()=>{if(!N)return say("unsupported");v.onerror=fail;v.src=u};
-if(N&&/^Apple/.test(navigator.vendor)||!(self.ManagedMediaSource||self.MediaSource))return play();
-const s=document.createElement("script");s.src=H;s.onerror=play;s.onload=()=>{if(!Hls.isSupported())return play();const h=new Hls({lowLatencyMode:!0,liveSyncDurationCount:3}),E=Hls.ErrorTypes;h.on(Hls.Events.ERROR,(e,d)=>{d.fatal&&(d.type==E.MEDIA_ERROR&&!k++?h.recoverMediaError():(h.destroy(),fail()))});h.loadSource(u);h.attachMedia(v)};document.head.append(s)})()</script>"#;
+/// hls.js runs with its defaults, which are already the live defaults we want (and the browser
+/// test checks them on every hls.js upgrade): `lowLatencyMode: true`, so a low-latency playlist
+/// (with parts) plays at its advertised part hold-back, and `liveSyncDurationCount: 3`, so a
+/// regular live stream plays three target durations behind the live edge, as the HLS
+/// specification recommends. Any fatal hls.js error means the manifest or its media cannot be
+/// loaded or played, so the page asks the edge for the reason; hls.js itself has already retried
+/// what is worth retrying (not the 4xx refusals).
+///
+/// hls.js is loaded with `import()`: its UMD build also evaluates as a module and then sets the
+/// global `Hls`, and a page that plays natively never requests it.
+const TEMPLATE: &str = concat!(
+    r#"<!doctype html><html lang=en><meta charset=utf-8>"#,
+    r#"<meta name=viewport content="width=device-width"><title>@TITLE@</title>"#,
+    // Video and message centred on a dark page; the video fits the width, and the height in
+    // landscape; the message box only shows when there is something to say.
+    r#"<style>body{margin:0;min-height:100vh;display:grid;place-content:center;padding:0 3vw;"#,
+    r#"background:#111;color:#eee;font:18px sans-serif;text-align:center}"#,
+    r#"h1{font-size:1.3em}video{width:min(94vw,960px,140vh);aspect-ratio:16/9;background:#000}"#,
+    r#"#msg{padding:1em;border:1px solid #777}</style><h1>@TITLE@</h1>"#,
+    r#"<video id=v controls muted autoplay playsinline></video><p id=msg role=alert hidden></p>"#,
+    // `v` and `msg` are the elements, by the window's named access to ids.
+    r#"<script>(()=>{const D=document,E=encodeURIComponent,P=@PARAM@,C=@COOKIE@,"#,
+    r#"U=new URL(location),S=U.searchParams,Y="Your ticket ",o=Y+"is for another event.","#,
+    r#"T={no_ticket:"A ticket is required to watch this event.",ticket_expired:Y+"has expired.","#,
+    r#"ticket_not_yet_valid:Y+"is not valid yet.",ticket_wrong_event:o,ticket_out_of_scope:o,"#,
+    r#"too_many_streams:Y+"is already playing on too many screens.","#,
+    r#"unsupported:"This browser cannot play this stream."},"#,
+    r#"say=r=>{msg.dataset.reason=r;msg.textContent=T[r]||(/^ticket_/.test(r)?Y+"is not valid.":"#,
+    r#""Playback failed; try again later.");msg.hidden=!1;v.hidden=!0};"#,
+    r#"let t=S.get(P),n=0;"#,
+    // A ticket in the URL is kept in the cookie and taken out of the address bar, so a link
+    // copied from it does not share the ticket.
+    r#"if(t){D.cookie=C+"="+E(t)+@COOKIE_ATTRS@+(U.protocol=="https:"?";secure":"");"#,
+    r#"S.delete(P);history.replaceState(0,"",U)}"#,
+    r#"else t=decodeURIComponent((D.cookie.match("(^|; )"+C+"=([^;]*)")||[])[2]||"");"#,
+    r#"if(!t)return say("no_ticket");"#,
+    r#"const u="master.m3u8?"+P+"="+E(t),N=v.canPlayType("application/vnd.apple.mpegurl"),"#,
+    // On failure, ask the edge once why: the reason is in a header hls.js does not expose.
+    r#"fail=()=>n++||fetch(u).then(r=>r.headers.get("x-usher-reason")||"",e=>"").then(say),"#,
+    r#"play=()=>{if(!N)return say("unsupported");v.onerror=fail;v.src=u};"#,
+    r#"if(N&&/^Apple/.test(navigator.vendor)||!(self.ManagedMediaSource||self.MediaSource))return play();"#,
+    r#"import(@HLSJS@).then(()=>{if(!Hls.isSupported())return play();const h=new Hls;"#,
+    r#"h.on("hlsError",(e,d)=>d.fatal&&fail());h.loadSource(u);h.attachMedia(v)},play)})()</script>"#
+);
 
 /// Renders the player page of `event`.
 ///
 /// The bytes depend only on the arguments, never on the viewer. `ticket` gives the query
 /// parameter and cookie names (its other fields are not used). Ids and names are expected to
-/// have passed the configuration's checks (`A-Z a-z 0-9 - _ .`); they are escaped for their
-/// JavaScript strings all the same, and the title is escaped for HTML.
+/// have passed the configuration's checks (`A-Z a-z 0-9 - _ .`): the event id goes into the
+/// cookie's `path` and the cookie name into the regular expression that reads it back. They are
+/// escaped for their JavaScript strings all the same, so no configuration can break out of the
+/// script, and the title is escaped for HTML.
 pub fn player_page(event: &Event, assets: &Assets, ticket: &TicketSettings) -> PlayerPage {
     let title = html_escape(&event.title);
-    let path = js_string(&format!("/events/{}/", event.id));
+    // The cookie is scoped to the event's pages; the ticket is for this event only anyway.
+    let cookie_attrs = js_string(&format!(
+        ";path=/events/{}/;max-age={TICKET_COOKIE_MAX_AGE_SECS};samesite=lax",
+        event.id
+    ));
     let param = js_string(&ticket.query_param);
     let cookie = js_string(&ticket.cookie);
     let hls_js = js_string(&assets.hls_js_url);
-    let max_age = TICKET_COOKIE_MAX_AGE_SECS.to_string();
 
     let mut body = String::with_capacity(TEMPLATE.len() + 2 * title.len() + 128);
     let mut rest = TEMPLATE;
@@ -147,11 +175,10 @@ pub fn player_page(event: &Event, assets: &Assets, ticket: &TicketSettings) -> P
         body.push_str(before);
         let filled = [
             ("@TITLE@", title.as_str()),
-            ("@PATH@", path.as_str()),
             ("@PARAM@", param.as_str()),
+            ("@COOKIE_ATTRS@", cookie_attrs.as_str()),
             ("@COOKIE@", cookie.as_str()),
             ("@HLSJS@", hls_js.as_str()),
-            ("@MAXAGE@", max_age.as_str()),
         ]
         .into_iter()
         .find_map(|(name, value)| hole.strip_prefix(name).map(|after| (value, after)));
@@ -308,7 +335,7 @@ mod tests {
     fn page_fits_the_size_budget() {
         let p = page(
             "champions-final-2026",
-            "Champions League Final 2026 — Real Madrid vs. Manchester City, live from Budapest",
+            "Champions League Final 2026: Real Madrid – Man City",
         );
         assert!(p.body().len() < 2048, "{} bytes", p.body().len());
     }
@@ -327,7 +354,7 @@ mod tests {
         let b = page("semi-2026", "The Final");
         assert_ne!(a.body(), b.body());
         assert_ne!(a.etag(), b.etag());
-        assert!(text(&b).contains(r#""/events/semi-2026/""#));
+        assert!(text(&b).contains(";path=/events/semi-2026/;"));
     }
 
     #[test]
@@ -371,12 +398,12 @@ mod tests {
     fn configuration_reaches_the_script() {
         let p = page("final-2026", "The Final");
         let html = text(&p);
-        assert!(html.contains(r#"P="ticket",C="usher_ticket",A="/events/final-2026/""#));
-        assert!(html.contains(&format!("H=\"{HLS_JS_ASSET_PATH}\"")));
-        assert!(html.contains(&format!("max-age={TICKET_COOKIE_MAX_AGE_SECS};")));
+        assert!(html.contains(r#"P="ticket",C="usher_ticket","#));
+        assert!(html.contains(r#"+";path=/events/final-2026/;max-age=14400;samesite=lax"+"#));
+        assert!(html.contains(&format!("import(\"{HLS_JS_ASSET_PATH}\")")));
         assert!(!html.contains("@"), "an unfilled hole");
-        assert!(html.contains(r#"<video id="v" controls muted autoplay playsinline>"#));
-        assert!(html.contains(r#"<p id="msg" role="alert" hidden>"#));
+        assert!(html.contains("<video id=v controls muted autoplay playsinline>"));
+        assert!(html.contains("<p id=msg role=alert hidden>"));
     }
 
     #[test]
@@ -396,10 +423,13 @@ mod tests {
             assert!(html.contains(&format!("{}:", reason.code())), "{reason:?}");
         }
         // Every other ticket refusal gets the generic ticket message through its prefix.
-        assert!(Reason::Token(Layer::Ticket, token::Reason::BadSignature)
-            .code()
-            .starts_with("ticket_"));
-        assert!(html.contains(r#"/^ticket_/.test(r)?"Your ticket is not valid.""#));
+        assert!(
+            Reason::Token(Layer::Ticket, token::Reason::BadSignature)
+                .code()
+                .starts_with("ticket_")
+        );
+        assert!(html.contains(r#"Y="Your ticket ""#));
+        assert!(html.contains(r#"/^ticket_/.test(r)?Y+"is not valid.""#));
         assert!(html.contains(crate::reason::REASON_HEADER));
     }
 
@@ -418,7 +448,10 @@ mod tests {
 
     #[test]
     fn html_escape_covers_the_five_characters() {
-        assert_eq!(html_escape(r#"a&b<c>d"e'f"#), "a&amp;b&lt;c&gt;d&quot;e&#39;f");
+        assert_eq!(
+            html_escape(r#"a&b<c>d"e'f"#),
+            "a&amp;b&lt;c&gt;d&quot;e&#39;f"
+        );
         assert_eq!(html_escape("&amp;"), "&amp;amp;");
         assert_eq!(html_escape("Zürich — 東京"), "Zürich — 東京");
         assert_eq!(html_escape(""), "");
@@ -471,9 +504,18 @@ mod tests {
         assert!(not_modified(Some("\"abc\""), "W/\"abc\""));
         assert!(not_modified(Some("W/\"abc\""), "W/\"abc\""));
         assert!(!not_modified(Some("\"abd\""), etag));
-        assert!(!not_modified(Some("\"ABC\""), etag), "opaque tags are case-sensitive");
-        assert!(!not_modified(Some("abc"), etag), "unquoted is not an entity tag");
-        assert!(!not_modified(Some("w/\"abc\""), etag), "the weak prefix is case-sensitive");
+        assert!(
+            !not_modified(Some("\"ABC\""), etag),
+            "opaque tags are case-sensitive"
+        );
+        assert!(
+            !not_modified(Some("abc"), etag),
+            "unquoted is not an entity tag"
+        );
+        assert!(
+            !not_modified(Some("w/\"abc\""), etag),
+            "the weak prefix is case-sensitive"
+        );
     }
 
     #[test]

@@ -79,6 +79,8 @@ struct SessionSpec {
     start: u64,
     end: u64,
     acl: Vec<String>,
+    /// The steering base pathway, as the edge writes it into `data`.
+    data: Option<String>,
     secret_hex: Option<String>,
 }
 
@@ -169,7 +171,7 @@ fn mint_session(spec: &SessionSpec) -> String {
         end: spec.end,
         scope: Scope::Acl(&acl),
         session_id: Some(&spec.session_id),
-        data: None,
+        data: spec.data.as_deref(),
     })
     .unwrap()
 }
