@@ -17,6 +17,7 @@ use usher_shared::playlist::{BaseUrl, HttpUrl, Playlist, Rewrite};
 use usher_shared::token::edgeauth::{MintRequest, Presented, Scope};
 use usher_shared::token::jwt::{self, Policy};
 
+use crate::cmcd::{BeaconLimits, Cmcd, CmcdEvent, Source, parse_beacon};
 use crate::config::{EdgeConfig, Event, Pathway};
 use crate::credential;
 use crate::reason::{Layer, REASON_HEADER, Reason};
@@ -114,6 +115,9 @@ pub enum Action {
     Proxy(Upstream),
     /// Fetch the playlist (through the cache), then call [`finish`] with the result.
     Fetch(Upstream, RewritePlan),
+    /// Read the request body, at most this many bytes (answer 413 beyond), then call
+    /// [`beacon`] with it.
+    ReadBody(usize),
 }
 
 /// The facts of one request that a log line needs. Never a token or a key.
@@ -125,6 +129,9 @@ pub struct LogFields {
     pub event: Option<String>,
     /// The pathway chosen or served, when there is one.
     pub pathway: Option<String>,
+    /// Why CMCD data on the request was ignored, if it was malformed. A viewer's telemetry
+    /// never stops its playback, so this is logged, not refused.
+    pub cmcd_error: Option<String>,
 }
 
 /// The core's answer to a request.
@@ -136,6 +143,10 @@ pub struct Decision {
     pub reason: Reason,
     /// What to log.
     pub log: LogFields,
+    /// QoE events for the steering controller, one JSON object per line: CMCD data carried by
+    /// this request, or reported to the beacon endpoint. The adapter ships them to its
+    /// platform's log stream, where the controller reads them.
+    pub events: Vec<String>,
 }
 
 /// The result of the adapter's playlist fetch.
@@ -167,6 +178,7 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
         route: route.name(),
         event: route.event().map(str::to_owned),
         pathway: None,
+        cmcd_error: None,
     };
     let allowed = match route {
         Route::Beacon { .. } => request.method() == Method::POST,
@@ -183,6 +195,18 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
         None => None,
     };
     let query = request.uri().query();
+    // CMCD rides on any request (CTA-5004 request mode); the beacon endpoint has its own.
+    let mut events = Vec::new();
+    if let Some(event) = event.filter(|_| !matches!(route, Route::Beacon { .. })) {
+        match Cmcd::from_request(query, request.headers()) {
+            Ok(Some(cmcd)) => {
+                let object = Some(path);
+                events.extend(cmcd_event(input, &event.id, object, Source::Request, &cmcd));
+            }
+            Ok(None) => {}
+            Err(error) => log.cmcd_error = Some(error.to_string()),
+        }
+    }
     let outcome = match (route, event) {
         (Route::Health, _) => Ok(respond(
             text(StatusCode::OK, Reason::Ok, "ok\n"),
@@ -197,6 +221,12 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
         }
         (Route::Resource { rest, .. }, Some(event)) => resource(request, query, event, rest, input),
         (Route::Steering { .. }, Some(event)) => steer(request, query, event, input, &mut log),
+        (Route::Beacon { .. }, Some(_)) => Ok(Decision {
+            action: Action::ReadBody(BeaconLimits::default().max_bytes),
+            reason: Reason::Ok,
+            log: LogFields::default(),
+            events: Vec::new(),
+        }),
         // The player page, steering and beacons arrive with the modules that build them.
         _ => Err(Reason::NotFound),
     };
@@ -257,6 +287,7 @@ fn multivariant(
         action: Action::Fetch(upstream, plan),
         reason: Reason::Ok,
         log: LogFields::default(),
+        events: Vec::new(),
     })
 }
 
@@ -285,6 +316,7 @@ fn media(
         action: Action::Fetch(upstream, plan),
         reason: Reason::Ok,
         log: LogFields::default(),
+        events: Vec::new(),
     })
 }
 
@@ -355,6 +387,7 @@ fn resource(
         action: Action::Proxy(upstream),
         reason: Reason::Ok,
         log: LogFields::default(),
+        events: Vec::new(),
     })
 }
 
@@ -551,6 +584,7 @@ pub fn finish(plan: &RewritePlan, fetched: Fetched, input: &EdgeInput<'_>) -> De
         },
         event: None,
         pathway: Some(plan.pathway.clone()),
+        cmcd_error: None,
     };
     let _ = input;
     let (status, body, stale) = match fetched {
@@ -611,7 +645,79 @@ pub fn finish(plan: &RewritePlan, fetched: Fetched, input: &EdgeInput<'_>) -> De
         action: Action::Respond(response),
         reason,
         log,
+        events: Vec::new(),
     }
+}
+
+/// Accepts a CMCD beacon (CTA-5004-A event mode: `application/cmcd`, one report per line)
+/// POSTed to `/events/{event}/cmcd`, after the adapter read its body for [`Action::ReadBody`].
+///
+/// Beacons carry no credential: players send them without the page's help, and a forged report
+/// can only add noise that the controller's per-group statistics absorb. Each report becomes one
+/// QoE event; the answer is 204 with no body.
+pub fn beacon(request: &Request<()>, body: &[u8], input: &EdgeInput<'_>) -> Decision {
+    let log = LogFields {
+        route: "beacon",
+        event: None,
+        pathway: None,
+        cmcd_error: None,
+    };
+    let Ok(Route::Beacon { event }) = route::route(request.uri().path()) else {
+        return refuse(Reason::NotFound, log);
+    };
+    let log = LogFields {
+        event: Some(event.to_owned()),
+        ..log
+    };
+    if input.config.event(event).is_none() {
+        return refuse(Reason::UnknownEvent, log);
+    }
+    let reports = match parse_beacon(body, BeaconLimits::default()) {
+        Ok(reports) => reports,
+        Err(error) => {
+            let log = LogFields {
+                cmcd_error: Some(error.to_string()),
+                ..log
+            };
+            return refuse(Reason::BadRequest, log);
+        }
+    };
+    let events = reports
+        .iter()
+        .filter_map(|cmcd| cmcd_event(input, event, None, Source::Beacon, cmcd))
+        .collect();
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(REASON_HEADER, HeaderValue::from_static(Reason::Ok.code()));
+    Decision {
+        action: Action::Respond(response),
+        reason: Reason::Ok,
+        log,
+        events,
+    }
+}
+
+/// One QoE event as a JSON line.
+fn cmcd_event(
+    input: &EdgeInput<'_>,
+    event: &str,
+    object: Option<&str>,
+    source: Source,
+    cmcd: &Cmcd,
+) -> Option<String> {
+    serde_json::to_string(&CmcdEvent {
+        at: input.now_ms,
+        event,
+        pathway: None,
+        country: input.client.country,
+        asn: input.client.asn,
+        object,
+        source,
+        cmcd,
+    })
+    .ok()
 }
 
 /// Adds Content Steering to a rewritten multivariant playlist (rfc8216bis §4.4.6.6): the
@@ -660,6 +766,7 @@ pub fn refuse(reason: Reason, log: LogFields) -> Decision {
         action: Action::Respond(text(reason.status(), reason, &body)),
         reason,
         log,
+        events: Vec::new(),
     }
 }
 
@@ -683,6 +790,7 @@ fn respond(response: Response<Bytes>, reason: Reason) -> Decision {
         action: Action::Respond(response),
         reason,
         log: LogFields::default(),
+        events: Vec::new(),
     }
 }
 
@@ -702,6 +810,7 @@ fn version(config: &EdgeConfig) -> Decision {
         action: Action::Respond(response),
         reason: Reason::Ok,
         log: LogFields::default(),
+        events: Vec::new(),
     }
 }
 

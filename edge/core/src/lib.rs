@@ -28,5 +28,5 @@ pub mod route;
 pub mod steering;
 
 pub use decision::{
-    Action, Client, Decision, EdgeInput, Fetched, RewritePlan, Upstream, decide, finish,
+    Action, Client, Decision, EdgeInput, Fetched, RewritePlan, Upstream, beacon, decide, finish,
 };

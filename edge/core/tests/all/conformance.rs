@@ -266,6 +266,10 @@ fn run(case: &Case, config: &EdgeConfig, bless: bool) -> Vec<String> {
             return problems;
         }
         Action::Respond(response) => (response, decision.reason),
+        Action::ReadBody(limit) => {
+            problems.push(format!("asked for a body of at most {limit} bytes"));
+            return problems;
+        }
         Action::Fetch(upstream, plan) => {
             check_upstream(&mut problems, &upstream);
             let Some(origin) = &case.origin else {
