@@ -20,6 +20,7 @@ use usher_shared::token::jwt::{self, Policy};
 use crate::cmcd::{BeaconLimits, Cmcd, CmcdEvent, Source, parse_beacon};
 use crate::config::{EdgeConfig, Event, Pathway};
 use crate::credential;
+use crate::page;
 use crate::reason::{Layer, REASON_HEADER, Reason};
 use crate::route::{self, Route};
 use crate::steering;
@@ -118,6 +119,20 @@ pub enum Action {
     /// Read the request body, at most this many bytes (answer 413 beyond), then call
     /// [`beacon`] with it.
     ReadBody(usize),
+    /// Serve a static asset from the platform's asset store with these headers (and the
+    /// reason header); 404 with reason `not_found` if the store lacks it.
+    Asset(AssetResponse),
+}
+
+/// A static asset to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetResponse {
+    /// The asset's name in the store: its path below `/assets/`.
+    pub name: String,
+    /// Its content type.
+    pub content_type: &'static str,
+    /// Its cache lifetime: versioned assets never change, so a year, immutable.
+    pub cache_control: &'static str,
 }
 
 /// The facts of one request that a log line needs. Never a token or a key.
@@ -208,6 +223,8 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
         }
     }
     let outcome = match (route, event) {
+        (Route::PlayerPage { .. }, Some(event)) => Ok(player_page(request, event, input)),
+        (Route::Asset { name }, _) => asset(name),
         (Route::Health, _) => Ok(respond(
             text(StatusCode::OK, Reason::Ok, "ok\n"),
             Reason::Ok,
@@ -314,6 +331,50 @@ fn media(
     let plan = plan(PlaylistKind::Media, event, pathway, &upstream, token, input);
     Ok(Decision {
         action: Action::Fetch(upstream, plan),
+        reason: Reason::Ok,
+        log: LogFields::default(),
+        events: Vec::new(),
+    })
+}
+
+/// The player page: the same bytes for every viewer of an event, so the CDN and browsers cache
+/// it; `If-None-Match` gets a 304.
+fn player_page(request: &Request<()>, event: &Event, input: &EdgeInput<'_>) -> Decision {
+    let page = page::player_page(
+        event,
+        &page::Assets::default(),
+        &input.config.settings.ticket,
+    );
+    let fresh = page::not_modified(if_none_match(request.headers()), page.etag());
+    let (status, reason, body) = if fresh {
+        (StatusCode::NOT_MODIFIED, Reason::NotModified, Bytes::new())
+    } else {
+        (StatusCode::OK, Reason::Ok, page.body().clone())
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(page::CONTENT_TYPE));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(page::CACHE_CONTROL));
+    headers.insert(REASON_HEADER, HeaderValue::from_static(reason.code()));
+    respond(with_etag(response, page.etag()), reason)
+}
+
+/// A versioned static asset (the player library). Its bytes live in the platform's asset store,
+/// not in the edge module, so the adapter serves them with the headers decided here.
+fn asset(name: &str) -> Result<Decision, Reason> {
+    let known = page::HLS_JS_ASSET_PATH
+        .strip_prefix(route::ASSETS_PREFIX)
+        .is_some_and(|n| n == name);
+    if !known {
+        return Err(Reason::NotFound);
+    }
+    Ok(Decision {
+        action: Action::Asset(AssetResponse {
+            name: name.to_owned(),
+            content_type: "text/javascript; charset=utf-8",
+            cache_control: page::ASSET_CACHE_CONTROL,
+        }),
         reason: Reason::Ok,
         log: LogFields::default(),
         events: Vec::new(),

@@ -28,5 +28,6 @@ pub mod route;
 pub mod steering;
 
 pub use decision::{
-    Action, Client, Decision, EdgeInput, Fetched, RewritePlan, Upstream, beacon, decide, finish,
+    Action, AssetResponse, Client, Decision, EdgeInput, Fetched, RewritePlan, Upstream, beacon,
+    decide, finish,
 };

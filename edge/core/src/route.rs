@@ -13,6 +13,7 @@
 //! | `/events/{event}/cmcd` | the CMCD beacon endpoint (POST) |
 //! | `/events/{event}/…/*.m3u8` | a media playlist (needs a session token) |
 //! | `/events/{event}/…` anything else | a segment, part, init segment or key (needs a session token) |
+//! | `/assets/…` | versioned static assets (the player library) |
 //! | `/healthz`, `/version` | health and version for monitors |
 
 use crate::reason::Reason;
@@ -22,6 +23,9 @@ pub const MAX_PATH_LEN: usize = 1024;
 
 /// The path prefix under which events live.
 pub const EVENTS_PREFIX: &str = "/events/";
+
+/// The path prefix of versioned static assets (the player library).
+pub const ASSETS_PREFIX: &str = "/assets/";
 
 /// What a request is for. Borrowed from the request path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +64,11 @@ pub enum Route<'p> {
         /// The path below the event's directory, e.g. `720p/seg_100.m4s`.
         rest: &'p str,
     },
+    /// A versioned static asset.
+    Asset {
+        /// The path below `/assets/`, e.g. `hls.js/1.7.4/hls.light.min.js`.
+        name: &'p str,
+    },
     /// Liveness for monitors.
     Health,
     /// The running version and configuration summary.
@@ -76,7 +85,7 @@ impl Route<'_> {
             | Route::Beacon { event }
             | Route::MediaPlaylist { event, .. }
             | Route::Resource { event, .. } => Some(event),
-            Route::Health | Route::Version => None,
+            Route::Asset { .. } | Route::Health | Route::Version => None,
         }
     }
 
@@ -89,6 +98,7 @@ impl Route<'_> {
             Route::Beacon { .. } => "beacon",
             Route::MediaPlaylist { .. } => "media",
             Route::Resource { .. } => "resource",
+            Route::Asset { .. } => "asset",
             Route::Health => "health",
             Route::Version => "version",
         }
@@ -103,6 +113,9 @@ pub fn route(path: &str) -> Result<Route<'_>, Reason> {
         "/healthz" => return Ok(Route::Health),
         "/version" => return Ok(Route::Version),
         _ => {}
+    }
+    if let Some(name) = path.strip_prefix(ASSETS_PREFIX).filter(|n| !n.is_empty()) {
+        return Ok(Route::Asset { name });
     }
     let Some(below) = path.strip_prefix(EVENTS_PREFIX) else {
         return Err(Reason::NotFound);

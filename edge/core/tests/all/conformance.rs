@@ -17,6 +17,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use serde::Deserialize;
 use usher_edge_core::config::{ConfigParts, EdgeConfig};
+use usher_edge_core::page;
 use usher_edge_core::{Action, Client, EdgeInput, Fetched, decide, finish};
 use usher_shared::token::edgeauth::{EdgeAuth, MintRequest, Scope};
 use usher_shared::token::jwt::{self, Claims};
@@ -109,6 +110,8 @@ struct Expect {
     body_file: Option<String>,
     #[serde(default)]
     body_contains: Vec<String>,
+    /// The asset name, for `"action": "asset"`.
+    asset: Option<String>,
 }
 
 fn respond() -> String {
@@ -210,6 +213,11 @@ fn run(case: &Case, config: &EdgeConfig, bless: bool) -> Vec<String> {
         if let Some(s) = &session {
             out = out.replace("{session}", &query_escape(s));
         }
+        if out.contains("{page_etag}") {
+            let event = config.event("final-2026").unwrap();
+            let page = page::player_page(event, &page::Assets::default(), &config.settings.ticket);
+            out = out.replace("{page_etag}", page.etag());
+        }
         out
     };
     let mut builder = Request::builder()
@@ -266,6 +274,18 @@ fn run(case: &Case, config: &EdgeConfig, bless: bool) -> Vec<String> {
             return problems;
         }
         Action::Respond(response) => (response, decision.reason),
+        Action::Asset(asset) => {
+            if case.expect.action != "asset" {
+                problems.push(format!(
+                    "served asset {}, expected {}",
+                    asset.name, case.expect.action
+                ));
+            }
+            if let Some(name) = case.expect.asset.as_ref().filter(|n| **n != asset.name) {
+                problems.push(format!("asset {} != {name}", asset.name));
+            }
+            return problems;
+        }
         Action::ReadBody(limit) => {
             problems.push(format!("asked for a body of at most {limit} bytes"));
             return problems;
