@@ -10,7 +10,11 @@
 //! I/O steps (the origin fetch, the cache) are the adapter's; every branch is here.
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH};
+use http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONTENT_TYPE, ETAG,
+    HeaderValue, IF_NONE_MATCH,
+};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use usher_shared::health::{self, HealthSnapshot};
 use usher_shared::playlist::{BaseUrl, HttpUrl, Playlist, Rewrite};
@@ -80,6 +84,9 @@ pub struct Upstream {
     pub method: Method,
     /// How long a cached copy may be used after it went stale when the origin fails, seconds.
     pub stale_if_error_secs: u64,
+    /// Headers the adapter adds to the origin's response before passing it on (the reason
+    /// code, CORS).
+    pub response_headers: HeaderMap,
 }
 
 /// What to do with a fetched playlist: made by [`decide`], consumed by [`finish`].
@@ -195,6 +202,9 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
         pathway: None,
         cmcd_error: None,
     };
+    if request.method() == Method::OPTIONS {
+        return Decision { log, ..preflight() };
+    }
     let allowed = match route {
         Route::Beacon { .. } => request.method() == Method::POST,
         _ => request.method() == Method::GET || request.method() == Method::HEAD,
@@ -244,12 +254,19 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
             log: LogFields::default(),
             events: Vec::new(),
         }),
-        // The player page, steering and beacons arrive with the modules that build them.
-        _ => Err(Reason::NotFound),
+        // Event routes always have their event by now (an unknown one was refused above).
+        (_, None) => Err(Reason::NotFound),
     };
     match outcome {
-        Ok(decision) => Decision { log, ..decision },
-        Err(reason) => refuse(reason, log),
+        Ok(decision) => Decision {
+            log,
+            events,
+            ..decision
+        },
+        Err(reason) => Decision {
+            events,
+            ..refuse(reason, log)
+        },
     }
 }
 
@@ -356,7 +373,7 @@ fn player_page(request: &Request<()>, event: &Event, input: &EdgeInput<'_>) -> D
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(page::CONTENT_TYPE));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(page::CACHE_CONTROL));
-    headers.insert(REASON_HEADER, HeaderValue::from_static(reason.code()));
+    edge_headers(headers, reason);
     respond(with_etag(response, page.etag()), reason)
 }
 
@@ -431,7 +448,7 @@ fn steer(
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     // Per session: it carries the session's token.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    headers.insert(REASON_HEADER, HeaderValue::from_static(Reason::Ok.code()));
+    edge_headers(headers, Reason::Ok);
     Ok(respond(response, Reason::Ok))
 }
 
@@ -551,6 +568,11 @@ fn upstream(
             Method::GET
         },
         stale_if_error_secs: input.config.settings.playlist.stale_if_error_secs,
+        response_headers: {
+            let mut headers = HeaderMap::new();
+            edge_headers(&mut headers, Reason::Ok);
+            headers
+        },
     })
 }
 
@@ -701,7 +723,7 @@ pub fn finish(plan: &RewritePlan, fetched: Fetched, input: &EdgeInput<'_>) -> De
     );
     // Per viewer: it carries the viewer's session token.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    headers.insert(REASON_HEADER, HeaderValue::from_static(reason.code()));
+    edge_headers(headers, reason);
     Decision {
         action: Action::Respond(response),
         reason,
@@ -751,7 +773,7 @@ pub fn beacon(request: &Request<()>, body: &[u8], input: &EdgeInput<'_>) -> Deci
     *response.status_mut() = StatusCode::NO_CONTENT;
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(REASON_HEADER, HeaderValue::from_static(Reason::Ok.code()));
+    edge_headers(headers, Reason::Ok);
     Decision {
         action: Action::Respond(response),
         reason: Reason::Ok,
@@ -841,8 +863,42 @@ fn text(status: StatusCode, reason: Reason, body: &str) -> Response<Bytes> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(REASON_HEADER, HeaderValue::from_static(reason.code()));
+    edge_headers(headers, reason);
     response
+}
+
+/// The headers every edge answer carries: the reason code, and CORS (Fetch §3.2), because
+/// players fetch playlists and segments from CDN hosts other than the page's, and the page
+/// reads the reason of a refusal. No credentials ride in cookies on those requests (tokens are
+/// in the URIs), so any origin may read them.
+fn edge_headers(headers: &mut HeaderMap, reason: Reason) {
+    headers.insert(REASON_HEADER, HeaderValue::from_static(reason.code()));
+    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(
+        ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(REASON_HEADER),
+    );
+}
+
+/// The answer to a CORS preflight (Fetch §3.2.2): players send one before a beacon POST with
+/// `Content-Type: application/cmcd`, or before a request with CMCD headers.
+fn preflight() -> Decision {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    edge_headers(headers, Reason::Ok);
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, POST, OPTIONS"),
+    );
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(
+            "content-type, cmcd-object, cmcd-request, cmcd-session, cmcd-status",
+        ),
+    );
+    headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    respond(response, Reason::Ok)
 }
 
 /// A decision to send `response`.
@@ -866,7 +922,7 @@ fn version(config: &EdgeConfig) -> Decision {
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(REASON_HEADER, HeaderValue::from_static(Reason::Ok.code()));
+    edge_headers(headers, Reason::Ok);
     Decision {
         action: Action::Respond(response),
         reason: Reason::Ok,

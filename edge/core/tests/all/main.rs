@@ -1,3 +1,4 @@
 //! Integration tests of the edge core: one binary, one module per area.
 
+mod beacon;
 mod conformance;
