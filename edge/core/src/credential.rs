@@ -1,4 +1,5 @@
-//! Where tokens ride on a request, and the query handling around them.
+//! Where tokens ride on a request, and the query handling around them. (Removing per-viewer
+//! parameters from a query is [`crate::cmcd::strip_params`], shared with CMCD.)
 //!
 //! A ticket may come in the query (`?ticket=`), as `Authorization: Bearer`, or in a cookie set
 //! by the player page, in that order of precedence. A session token rides in the query of
@@ -44,20 +45,6 @@ pub fn percent_decode(value: &str) -> Option<Cow<'_, str>> {
         }
     }
     String::from_utf8(out).ok().map(Cow::Owned)
-}
-
-/// The query without the named parameters, every other byte kept; `None` when nothing is left.
-/// Used so the cache key and the origin request are the same for every viewer: the session
-/// token and CMCD data differ per viewer, the resource does not.
-pub fn strip_params(query: &str, names: &[&str]) -> Option<String> {
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| {
-            let name = pair.split_once('=').map_or(*pair, |(n, _)| n);
-            !pair.is_empty() && !names.contains(&name)
-        })
-        .collect();
-    (!kept.is_empty()).then(|| kept.join("&"))
 }
 
 /// The bearer token of an `Authorization` header (RFC 6750 §2.1), if any.
@@ -114,20 +101,6 @@ mod tests {
         assert_eq!(query_param("t=%zz", "t"), None);
         assert_eq!(query_param("t=%ff", "t"), None, "not UTF-8");
         assert_eq!(query_param("t=%e2%9c%93", "t").as_deref(), Some("✓"));
-    }
-
-    #[test]
-    fn stripping_keeps_every_other_parameter_as_written() {
-        assert_eq!(
-            strip_params(
-                "_HLS_msn=10&__token__=x&CMCD=bl%3D1&_HLS_part=2",
-                &["__token__", "CMCD"]
-            )
-            .as_deref(),
-            Some("_HLS_msn=10&_HLS_part=2")
-        );
-        assert_eq!(strip_params("__token__=x", &["__token__"]), None);
-        assert_eq!(strip_params("a&&b=%41", &[]).as_deref(), Some("a&b=%41"));
     }
 
     #[test]

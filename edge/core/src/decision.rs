@@ -21,7 +21,7 @@ use usher_shared::playlist::{BaseUrl, HttpUrl, Playlist, Rewrite};
 use usher_shared::token::edgeauth::{MintRequest, Presented, Scope};
 use usher_shared::token::jwt::{self, Policy};
 
-use crate::cmcd::{BeaconLimits, Cmcd, CmcdEvent, Source, parse_beacon};
+use crate::cmcd::{BeaconLimits, Cmcd, CmcdEvent, Source, parse_beacon, strip_params};
 use crate::config::{EdgeConfig, Event, Pathway};
 use crate::credential;
 use crate::page;
@@ -541,10 +541,10 @@ fn upstream(
     let session_param = input.config.settings.session.query_param.as_str();
     let ticket_param = input.config.settings.ticket.query_param.as_str();
     let kept = query.and_then(|q| {
-        let stripped = credential::strip_params(q, &[session_param, ticket_param, CMCD_PARAM])?;
+        let stripped = strip_params(q, &[session_param, ticket_param, CMCD_PARAM])?;
         // Only delivery directives reach the origin: anything else a viewer adds would split
         // the cache into per-viewer copies.
-        credential::strip_params(
+        strip_params(
             &stripped,
             &stripped
                 .split('&')
