@@ -102,8 +102,14 @@ fn a_beacon_for_an_unknown_event_is_404() {
 #[test]
 fn a_get_on_the_beacon_endpoint_is_405() {
     let config = config();
-    let request = Request::builder().uri("/events/final-2026/cmcd").body(()).unwrap();
-    assert_eq!(decide(&request, &input(&config)).reason.code(), "method_not_allowed");
+    let request = Request::builder()
+        .uri("/events/final-2026/cmcd")
+        .body(())
+        .unwrap();
+    assert_eq!(
+        decide(&request, &input(&config)).reason.code(),
+        "method_not_allowed"
+    );
 }
 
 #[test]
@@ -130,5 +136,9 @@ fn cmcd_on_a_segment_request_becomes_an_event_and_bad_cmcd_never_blocks_playback
     let decision = decide(&request, &input);
     assert!(decision.events.is_empty());
     assert!(decision.log.cmcd_error.is_some());
-    assert_eq!(decision.reason.code(), "no_session", "telemetry does not change the answer");
+    assert_eq!(
+        decision.reason.code(),
+        "no_session",
+        "telemetry does not change the answer"
+    );
 }
