@@ -171,6 +171,18 @@ pub struct Decision {
     pub events: Vec<String>,
 }
 
+impl Decision {
+    /// An action taken for reason `ok`, with nothing to add to the log yet.
+    fn act(action: Action) -> Self {
+        Decision {
+            action,
+            reason: Reason::Ok,
+            log: LogFields::default(),
+            events: Vec::new(),
+        }
+    }
+}
+
 /// The result of the adapter's playlist fetch.
 #[derive(Debug)]
 pub enum Fetched {
@@ -248,12 +260,9 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
         }
         (Route::Resource { rest, .. }, Some(event)) => resource(request, query, event, rest, input),
         (Route::Steering { .. }, Some(event)) => steer(request, query, event, input, &mut log),
-        (Route::Beacon { .. }, Some(_)) => Ok(Decision {
-            action: Action::ReadBody(BeaconLimits::default().max_bytes),
-            reason: Reason::Ok,
-            log: LogFields::default(),
-            events: Vec::new(),
-        }),
+        (Route::Beacon { .. }, Some(_)) => Ok(Decision::act(Action::ReadBody(
+            BeaconLimits::default().max_bytes,
+        ))),
         // Event routes always have their event by now (an unknown one was refused above).
         (_, None) => Err(Reason::NotFound),
     };
@@ -317,12 +326,7 @@ fn multivariant(
         token,
         input,
     );
-    Ok(Decision {
-        action: Action::Fetch(upstream, plan),
-        reason: Reason::Ok,
-        log: LogFields::default(),
-        events: Vec::new(),
-    })
+    Ok(Decision::act(Action::Fetch(upstream, plan)))
 }
 
 fn media(
@@ -346,12 +350,7 @@ fn media(
     let token = mint_session(input, event, session_id, session.base.as_deref())?;
     let upstream = upstream(request, event, rest, query, input)?;
     let plan = plan(PlaylistKind::Media, event, pathway, &upstream, token, input);
-    Ok(Decision {
-        action: Action::Fetch(upstream, plan),
-        reason: Reason::Ok,
-        log: LogFields::default(),
-        events: Vec::new(),
-    })
+    Ok(Decision::act(Action::Fetch(upstream, plan)))
 }
 
 /// The player page: the same bytes for every viewer of an event, so the CDN and browsers cache
@@ -386,16 +385,11 @@ fn asset(name: &str) -> Result<Decision, Reason> {
     if !known {
         return Err(Reason::NotFound);
     }
-    Ok(Decision {
-        action: Action::Asset(AssetResponse {
-            name: name.to_owned(),
-            content_type: "text/javascript; charset=utf-8",
-            cache_control: page::ASSET_CACHE_CONTROL,
-        }),
-        reason: Reason::Ok,
-        log: LogFields::default(),
-        events: Vec::new(),
-    })
+    Ok(Decision::act(Action::Asset(AssetResponse {
+        name: name.to_owned(),
+        content_type: "text/javascript; charset=utf-8",
+        cache_control: page::ASSET_CACHE_CONTROL,
+    })))
 }
 
 fn steer(
@@ -461,12 +455,7 @@ fn resource(
 ) -> Result<Decision, Reason> {
     check_session(request, query, input)?;
     let upstream = upstream(request, event, rest, query, input)?;
-    Ok(Decision {
-        action: Action::Proxy(upstream),
-        reason: Reason::Ok,
-        log: LogFields::default(),
-        events: Vec::new(),
-    })
+    Ok(Decision::act(Action::Proxy(upstream)))
 }
 
 /// What a verified session token says about its session.
@@ -923,12 +912,7 @@ fn version(config: &EdgeConfig) -> Decision {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     edge_headers(headers, Reason::Ok);
-    Decision {
-        action: Action::Respond(response),
-        reason: Reason::Ok,
-        log: LogFields::default(),
-        events: Vec::new(),
-    }
+    Decision::act(Action::Respond(response))
 }
 
 /// Session ids go into EdgeAuth's `id` field unescaped: keep them to characters that cannot
