@@ -17,10 +17,13 @@ VENV_STAMP := $(VENV)/.installed
 REQUIREMENTS := shared/tests/interop/requirements.txt
 CARGO_FUZZ_VERSION := 0.13.1
 TEST_LOG := target/test-output.log
+BROWSER_LOG := target/browser-output.log
+BROWSER_DIR := edge/core/tests/browser
+NODE_STAMP := $(BROWSER_DIR)/node_modules/.installed
 
 say = printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help run test setup toolchain venv apt-python fmt clippy doc unit wasm-check bench fuzz clean
+.PHONY: help run test setup toolchain venv apt-python apt-browser node-deps fmt clippy doc unit browser wasm-check bench fuzz clean
 
 help:
 	@echo "make run    set up, then run the main job (a token and playlist demo until the local live event exists)"
@@ -30,7 +33,7 @@ help:
 
 # --- set-up ------------------------------------------------------------------------------
 
-setup: toolchain venv
+setup: toolchain venv apt-browser node-deps
 
 toolchain:
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs (or your distribution's rustup package)"; exit 1; }
@@ -52,6 +55,23 @@ apt-python:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip; \
 	fi
 
+# The player page is tested in a real browser: Debian's Chromium, and FFmpeg for a test stream.
+apt-browser:
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+		$(call say,installing from Debian's packages:$$missing); \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): $(BROWSER_DIR)/package-lock.json
+	@$(call say,installing the browser test's npm packages (hls.js, playwright-core; pinned))
+	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 venv: $(VENV_STAMP)
 
 $(VENV_STAMP): $(REQUIREMENTS) | apt-python
@@ -68,7 +88,7 @@ run: toolchain
 	@$(call say,running the token and playlist demo)
 	@bash shared/cli/demo.sh target/debug/usher
 
-test: setup fmt clippy doc wasm-check unit
+test: setup fmt clippy doc wasm-check browser unit
 
 fmt:
 	@$(call say,cargo fmt --check)
@@ -90,6 +110,12 @@ wasm-check:
 		RUSTFLAGS="-D warnings" cargo build --locked --quiet -p usher-shared -p usher-edge-core --target $$t; \
 	done
 
+# The player page in headless Chromium with hls.js; its counts join the final summary.
+browser: apt-browser node-deps
+	@$(call say,the player page in headless Chromium)
+	@mkdir -p target/screenshots
+	@cd $(BROWSER_DIR) && SCREENSHOT_DIR=$(CURDIR)/target/screenshots node run.mjs 2>&1 | tee $(CURDIR)/$(BROWSER_LOG)
+
 # All tests, interop with PyJWT and akamai-edgeauth included. The last line sums every test
 # binary's results, so the run ends on one plain count.
 unit: venv
@@ -97,7 +123,9 @@ unit: venv
 	@mkdir -p target
 	@status=0; \
 	USHER_PYTHON=$(CURDIR)/$(VENV)/bin/python cargo test --locked --workspace 2>&1 | tee $(TEST_LOG) || status=$$?; \
-	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' $(TEST_LOG); \
+	awk '/^test result:/ { p += $$4; f += $$6 } \
+	     /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
+	     END { printf "\ntests: %d passed, %d failed\n", p, f }' $(TEST_LOG) $$(test -f $(BROWSER_LOG) && echo $(BROWSER_LOG)); \
 	exit $$status
 
 # --- benchmarks and fuzzing (not part of make test) ----------------------------------------
