@@ -17,8 +17,11 @@
 //! in constant time, and never print their bytes. See `docs/token-format.md` for the normative
 //! wire formats.
 
+mod base64url;
+mod claims;
 pub mod edgeauth;
 pub mod glob;
+mod json;
 pub mod jwt;
 mod key;
 
