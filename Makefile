@@ -17,6 +17,8 @@ VENV_STAMP := $(VENV)/.installed
 REQUIREMENTS := shared/tests/interop/requirements.txt
 CARGO_FUZZ_VERSION := 0.13.1
 TEST_LOG := target/test-output.log
+EDGE_WASM := target/wasm32-wasip2/release/usher-edge-wasi-http.wasm
+EDGE_WASM_LIMIT := 1048576
 BROWSER_LOG := target/browser-output.log
 BROWSER_DIR := edge/core/tests/browser
 NODE_STAMP := $(BROWSER_DIR)/node_modules/.installed
@@ -97,18 +99,28 @@ fmt:
 clippy:
 	@$(call say,clippy with warnings as errors)
 	cargo clippy --locked --workspace --all-targets -- -D warnings
+	@$(call say,clippy for the WASI-HTTP edge component on its own target (wasm32-wasip2))
+	cargo clippy --locked -p usher-edge-wasi-http --all-targets --target wasm32-wasip2 -- -D warnings
 
 # Crate docs are part of the product: broken intra-doc links fail the build.
 doc:
 	@$(call say,rustdoc with warnings as errors)
 	RUSTDOCFLAGS="-D warnings" cargo doc --locked --quiet --no-deps --workspace --document-private-items
 
-# shared and the edge core must build, unchanged, for every platform the edge runs on.
+# shared and the edge core must build, unchanged, for every platform the edge runs on. Then the
+# WASI-HTTP edge component itself, which the end-to-end test in `unit` runs under
+# `usher edge serve` (that test builds it too when run alone; here it is already up to date).
+# No RUSTFLAGS on the component: the test's build must find these exact artifacts fresh.
 wasm-check:
 	@for t in $(WASM_TARGETS); do \
 		$(call say,building usher-shared and usher-edge-core for $$t); \
 		RUSTFLAGS="-D warnings" cargo build --locked --quiet -p usher-shared -p usher-edge-core --target $$t; \
 	done
+	@$(call say,building the WASI-HTTP edge component (wasm32-wasip2, release))
+	cargo build --locked --quiet -p usher-edge-wasi-http --release --target wasm32-wasip2
+	@size=$$(stat -c %s $(EDGE_WASM)); gz=$$(gzip -9c $(EDGE_WASM) | wc -c); \
+	echo "$(EDGE_WASM): $$size bytes, $$gz gzipped (limit $(EDGE_WASM_LIMIT))"; \
+	test $$size -le $(EDGE_WASM_LIMIT) || { echo "the edge component is over its size limit"; exit 1; }
 
 # The player page in headless Chromium with hls.js; its counts join the final summary.
 browser: apt-browser node-deps
@@ -119,7 +131,7 @@ browser: apt-browser node-deps
 # All tests, interop with PyJWT and akamai-edgeauth included. The last line sums every test
 # binary's results, so the run ends on one plain count.
 unit: venv
-	@$(call say,cargo test (unit, integration, golden, property, interop, CLI))
+	@$(call say,cargo test (unit, integration, golden, property, interop, CLI, edge end to end))
 	@mkdir -p target
 	@status=0; \
 	USHER_PYTHON=$(CURDIR)/$(VENV)/bin/python cargo test --locked --workspace 2>&1 | tee $(TEST_LOG) || status=$$?; \

@@ -93,6 +93,8 @@ pub struct Upstream {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RewritePlan {
     kind: PlaylistKind,
+    /// The event, for the log line.
+    event: String,
     /// The origin URL of the playlist (the base for its relative URIs).
     playlist_url: String,
     /// The event's directory on the origin.
@@ -105,6 +107,14 @@ pub struct RewritePlan {
     pathway: String,
     max_bytes: usize,
     param: String,
+}
+
+impl RewritePlan {
+    /// The most playlist bytes [`finish`] accepts: an adapter reads at most one byte more
+    /// (enough to know the playlist is too large) and never the rest.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,7 +327,7 @@ fn multivariant(
     let pathway = select_pathway(input, &session_id).ok_or(Reason::ConfigError)?;
     log.pathway = Some(pathway.id.clone());
     let token = mint_session(input, event, &session_id, Some(&pathway.id))?;
-    let upstream = upstream(request, event, "master.m3u8", None, input)?;
+    let upstream = playlist_upstream(upstream(request, event, "master.m3u8", None, input)?);
     let plan = plan(
         PlaylistKind::Multivariant,
         event,
@@ -565,6 +575,27 @@ fn upstream(
     })
 }
 
+/// Playlists are always fetched with GET, whatever the viewer asked: `finish` needs the body
+/// even when the viewer's HEAD response will carry none.
+fn playlist_upstream(upstream: Upstream) -> Upstream {
+    Upstream {
+        method: Method::GET,
+        ..upstream
+    }
+}
+
+/// The reason for a proxied resource, from the status the origin answered with: the status is
+/// passed on as it is, and the reason says whose it is.
+pub fn proxied(status: StatusCode) -> Reason {
+    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+        Reason::NotFound
+    } else if status.is_client_error() || status.is_server_error() {
+        Reason::OriginError
+    } else {
+        Reason::Ok
+    }
+}
+
 fn plan(
     kind: PlaylistKind,
     event: &Event,
@@ -580,6 +611,7 @@ fn plan(
         .unwrap_or_default();
     RewritePlan {
         kind,
+        event: event.id.clone(),
         playlist_url: upstream.url.clone(),
         from_base: format!("{origin_base}{}", event.origin_path),
         to_base: format!(
@@ -654,7 +686,7 @@ pub fn finish(plan: &RewritePlan, fetched: Fetched, input: &EdgeInput<'_>) -> De
             PlaylistKind::Multivariant => "multivariant",
             PlaylistKind::Media => "media",
         },
-        event: None,
+        event: Some(plan.event.clone()),
         pathway: Some(plan.pathway.clone()),
         cmcd_error: None,
     };

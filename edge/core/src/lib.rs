@@ -29,5 +29,5 @@ pub mod steering;
 
 pub use decision::{
     Action, AssetResponse, Client, Decision, EdgeInput, Fetched, RewritePlan, Upstream, beacon,
-    decide, finish,
+    decide, finish, proxied,
 };

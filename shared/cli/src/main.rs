@@ -1,14 +1,15 @@
 //! `usher`: the operator's tool for Usher.
 //!
-//! Today it mints and verifies tokens and rewrites playlists; later it grows the edge host
-//! (`usher edge serve`), the origin (`usher origin`), the steering controller (`usher control`)
-//! and the local live event (`usher dev`). It is a thin front over the library crates: it parses
+//! Today it mints and verifies tokens, rewrites playlists and hosts the edge component locally
+//! (`usher edge serve`); later it grows the origin (`usher origin`), the steering controller
+//! (`usher control`) and the local live event (`usher dev`). It is a thin front over the library crates: it parses
 //! arguments, reads files and the clock, calls the pure code, and prints.
 //!
 //! Exit codes are a contract: 0 success (a valid token), 1 a negative answer (an invalid token,
 //! a body that is not a playlist), 2 a usage error (bad flags, unreadable or invalid
 //! configuration).
 
+mod edge;
 mod playlist;
 mod token;
 
@@ -34,6 +35,9 @@ enum Command {
     /// Rewrite HLS playlists as the edge does.
     #[command(subcommand)]
     Playlist(playlist::PlaylistCommand),
+    /// Run the edge router locally: a WASI-HTTP host for the edge component.
+    #[command(subcommand)]
+    Edge(edge::EdgeCommand),
 }
 
 /// A mistake in how `usher` was called or configured: exit 2, like clap's own usage errors.
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Token(command) => token::run(*command),
         Command::Playlist(command) => playlist::run(command),
+        Command::Edge(command) => edge::run(command),
     };
     match result {
         Ok(code) => code,

@@ -2,3 +2,4 @@
 
 mod beacon;
 mod conformance;
+mod contract;

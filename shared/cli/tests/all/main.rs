@@ -1,4 +1,6 @@
 //! Integration tests of the `usher` binary: one binary, one module per subcommand.
 
+mod edge;
 mod playlist;
+mod tempdir;
 mod token;

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::tempdir;
+
 const NOW: &str = "1767225600";
 const KEY_HEX: &str = "00112233445566778899aabbccddeeff";
 
@@ -27,33 +29,6 @@ fn keyring() -> (tempdir::Dir, PathBuf) {
     let path = dir.path().join("keyring.json");
     std::fs::write(&path, format!(r#"{{"k1":"{KEY_HEX}","k0":"ffee"}}"#)).unwrap();
     (dir, path)
-}
-
-/// A throw-away directory under the target dir, removed on drop.
-mod tempdir {
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    pub struct Dir(PathBuf);
-
-    impl Dir {
-        pub fn new() -> Self {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!("usher-cli-{}-{n}", std::process::id()));
-            std::fs::create_dir_all(&path).unwrap();
-            Dir(path)
-        }
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 fn mint_ticket(ring: &str, extra: &[&str]) -> String {

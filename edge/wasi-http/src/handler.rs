@@ -1,0 +1,308 @@
+//! One request, start to finish: gather the core's inputs, call [`decide`], and carry out the
+//! [`Action`] it returns.
+//!
+//! Everything here is mechanical. The branches are on the action, never on what a request
+//! means: which requests need a ticket, what a playlist becomes and which status a refusal gets
+//! are the core's answers, so this adapter behaves like every other one.
+//!
+//! | action | what happens here |
+//! |---|---|
+//! | `Respond` | sent as is (without the body for `HEAD`) |
+//! | `Proxy` | the origin's response streamed through, with the core's headers added |
+//! | `Fetch` | the playlist read up to `playlist.max_bytes` + 1 bytes, then [`finish`] |
+//! | `ReadBody` | the body read up to the limit (413 `bad_request` beyond), then [`beacon`] |
+//! | `Asset` | 404 `not_found`: a WASI-HTTP host has no asset store yet |
+//!
+//! Non-goals: caching (the host's job, later), leases, and assets.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use usher_edge_core::decision::{LogFields, refuse};
+use usher_edge_core::reason::{REASON_HEADER, Reason};
+use usher_edge_core::{
+    Action, Decision, EdgeInput, Fetched, beacon, decide, finish, proxied, route,
+};
+use wstd::http::Body;
+
+use crate::config;
+use crate::convert;
+use crate::log::{self, Access};
+use crate::origin;
+
+/// What was sent, and what the access line says about it.
+struct Outcome {
+    response: Response<Body>,
+    status: StatusCode,
+    reason: Reason,
+    log: LogFields,
+    error: Option<String>,
+}
+
+impl Outcome {
+    /// Sends `response`, which the core made.
+    fn sent(
+        response: Response<Bytes>,
+        reason: Reason,
+        log: LogFields,
+        head_only: bool,
+        error: Option<String>,
+    ) -> Self {
+        Outcome {
+            status: response.status(),
+            response: convert::response(response, head_only),
+            reason,
+            log,
+            error,
+        }
+    }
+
+    /// Sends the response of a decision that can only be one (`refuse`, `finish`, `beacon`),
+    /// after writing its QoE events.
+    fn respond(decision: Decision, head_only: bool, error: Option<String>) -> Self {
+        log::events(&decision.events);
+        let Decision {
+            action,
+            reason,
+            log,
+            ..
+        } = decision;
+        match action {
+            Action::Respond(response) => Outcome::sent(response, reason, log, head_only, error),
+            // Unreachable: only `decide` returns other actions, and it is not passed here.
+            _ => Outcome::sent(
+                refusal(Reason::ConfigError),
+                Reason::ConfigError,
+                log,
+                head_only,
+                error,
+            ),
+        }
+    }
+}
+
+/// Answers one request. Never fails: every failure is a response with its reason.
+pub(crate) async fn handle(request: Request<Body>) -> Response<Body> {
+    let at_ms = now_ms();
+    let (request, body) = convert::split(request);
+    let (outcome, health_error) = match config::current() {
+        Ok(loaded) => {
+            let input = EdgeInput {
+                now_ms: at_ms,
+                client: convert::client(request.headers()),
+                config: &loaded.config,
+                health: loaded.health.as_ref(),
+                entropy: entropy(),
+            };
+            let outcome = execute(&request, body, &input).await;
+            (outcome, loaded.health_error.as_deref())
+        }
+        Err(error) => {
+            // The route is still worth logging: it says what the outage hit.
+            let log = LogFields {
+                route: route::route(request.uri().path()).map_or("", |r| r.name()),
+                ..LogFields::default()
+            };
+            let decision = refuse(Reason::ConfigError, log);
+            let head_only = request.method() == Method::HEAD;
+            (
+                Outcome::respond(decision, head_only, Some(error.to_string())),
+                None,
+            )
+        }
+    };
+    Access {
+        at_ms,
+        fields: &outcome.log,
+        reason: outcome.reason,
+        status: outcome.status,
+        error: outcome.error.as_deref(),
+        health_error,
+    }
+    .write();
+    outcome.response
+}
+
+/// Decides, then carries out the action.
+async fn execute(request: &Request<()>, body: Body, input: &EdgeInput<'_>) -> Outcome {
+    let head_only = request.method() == Method::HEAD;
+    let decision = decide(request, input);
+    log::events(&decision.events);
+    let Decision {
+        action,
+        reason,
+        log,
+        ..
+    } = decision;
+    match action {
+        Action::Respond(response) => Outcome::sent(response, reason, log, head_only, None),
+        Action::Proxy(upstream) => match origin::proxy(&upstream, request.headers()).await {
+            Ok(response) => {
+                let reason = proxied(response.status());
+                let mut response = convert::proxied(response, &upstream.response_headers);
+                response
+                    .headers_mut()
+                    .insert(REASON_HEADER, http::HeaderValue::from_static(reason.code()));
+                Outcome {
+                    status: response.status(),
+                    response,
+                    reason,
+                    log,
+                    error: None,
+                }
+            }
+            Err(error) => Outcome::respond(
+                refuse(error.failure.reason(), log),
+                head_only,
+                Some(error.detail),
+            ),
+        },
+        Action::Fetch(upstream, plan) => {
+            // One byte over the limit is enough for the core to refuse the playlist as too
+            // large; the rest is never read.
+            let cap = plan.max_bytes().saturating_add(1);
+            let (fetched, error) = match origin::fetch(&upstream, cap).await {
+                Ok((status, body)) => {
+                    let error = (!status.is_success()).then(|| format!("origin answered {status}"));
+                    let fetched = Fetched::Response {
+                        status,
+                        body,
+                        stale: false,
+                    };
+                    (fetched, error)
+                }
+                Err(error) => {
+                    let fetched = match error.failure {
+                        origin::Failure::Timeout => Fetched::Timeout,
+                        origin::Failure::Unreachable => Fetched::Unreachable,
+                    };
+                    (fetched, Some(error.detail))
+                }
+            };
+            let finished = finish(&plan, fetched, input);
+            let finished = Decision {
+                log: merged(log, finished.log),
+                ..finished
+            };
+            Outcome::respond(finished, head_only, error)
+        }
+        Action::ReadBody(limit) => {
+            if body.content_length().is_some_and(|n| n > limit as u64) {
+                return too_large(log);
+            }
+            match convert::read_up_to(body.into_boxed_body(), limit.saturating_add(1)).await {
+                Ok(bytes) if bytes.len() > limit => too_large(log),
+                Ok(bytes) => {
+                    let answered = beacon(request, &bytes, input);
+                    let answered = Decision {
+                        log: merged(log, answered.log),
+                        ..answered
+                    };
+                    Outcome::respond(answered, head_only, None)
+                }
+                Err(error) => Outcome::respond(
+                    refuse(Reason::BadRequest, log),
+                    head_only,
+                    Some(format!("reading the request body: {error:#}")),
+                ),
+            }
+        }
+        // The platform asset store the core expects does not exist on WASI-HTTP hosts yet.
+        Action::Asset(_) => Outcome::respond(
+            refuse(Reason::NotFound, log),
+            head_only,
+            Some("no asset store on this host".to_owned()),
+        ),
+    }
+}
+
+/// A body over the limit: the core's `bad_request` refusal, with 413 (RFC 9110 §15.5.14).
+fn too_large(log: LogFields) -> Outcome {
+    let mut response = refusal(Reason::BadRequest);
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    let error = Some("request body over the limit".to_owned());
+    Outcome::sent(response, Reason::BadRequest, log, false, error)
+}
+
+/// The core's refusal response for `reason`.
+pub(crate) fn refusal(reason: Reason) -> Response<Bytes> {
+    match refuse(reason, LogFields::default()).action {
+        Action::Respond(response) => response,
+        // `refuse` always responds; an empty answer with the reason's status is the fallback.
+        _ => {
+            let mut response = Response::new(Bytes::new());
+            *response.status_mut() = reason.status();
+            response
+        }
+    }
+}
+
+/// `finish` and `beacon` know only part of the request's facts: what they know wins, the rest
+/// comes from `decide`.
+fn merged(decided: LogFields, then: LogFields) -> LogFields {
+    LogFields {
+        route: if then.route.is_empty() {
+            decided.route
+        } else {
+            then.route
+        },
+        event: then.event.or(decided.event),
+        pathway: then.pathway.or(decided.pathway),
+        cmcd_error: then.cmcd_error.or(decided.cmcd_error),
+    }
+}
+
+/// The wall clock, Unix milliseconds (`wasi:clocks/wall-clock` under `std`).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Sixteen bytes from `wasi:random/random`, the host's cryptographically secure source.
+fn entropy() -> [u8; 16] {
+    let mut bytes = [0; 16];
+    wstd::rand::get_random_bytes(&mut bytes);
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_facts_win_and_earlier_ones_fill_gaps() {
+        let decided = LogFields {
+            route: "multivariant",
+            event: Some("final-2026".into()),
+            pathway: Some("cdn-a".into()),
+            cmcd_error: Some("bad CMCD".into()),
+        };
+        let finished = LogFields {
+            route: "multivariant",
+            event: None,
+            pathway: Some("cdn-b".into()),
+            cmcd_error: None,
+        };
+        let log = merged(decided.clone(), finished);
+        assert_eq!(log.event.as_deref(), Some("final-2026"));
+        assert_eq!(log.pathway.as_deref(), Some("cdn-b"));
+        assert_eq!(log.cmcd_error.as_deref(), Some("bad CMCD"));
+        assert_eq!(merged(decided, LogFields::default()).route, "multivariant");
+    }
+
+    #[test]
+    fn an_oversized_body_is_413_with_the_bad_request_reason() {
+        let outcome = too_large(LogFields::default());
+        assert_eq!(outcome.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(outcome.response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(outcome.response.headers()["x-usher-reason"], "bad_request");
+    }
+
+    #[test]
+    fn the_clock_reads_unix_milliseconds() {
+        // 2025-01-01: a wrong unit or epoch is off by orders of magnitude.
+        assert!(now_ms() > 1_735_689_600_000);
+    }
+}

@@ -1,0 +1,88 @@
+//! Usher's edge router as a WASI-HTTP component (`wasi:http/proxy`, target `wasm32-wasip2`):
+//! the thin adapter between a WASI-HTTP host and [`usher_edge_core`].
+//!
+//! Per request it turns the host's request into an `http::Request<()>` ([`convert`]), gathers
+//! the core's inputs (the wall clock through `std`, sixteen bytes from `wasi:random`, the
+//! client's address and location from headers the host sets, the configuration from the
+//! environment: [`config`]), calls the core, and carries out its decision ([`handler`]): a
+//! response, an origin request streamed through or fetched and rewritten ([`origin`]), or a
+//! beacon body read. It logs one JSON line per request on stderr and writes QoE events on
+//! stdout ([`log`]).
+//!
+//! # What the host must do
+//!
+//! - Pass the configuration as environment variables (`USHER_EVENTS`, `USHER_PATHWAYS`,
+//!   `USHER_SETTINGS`, `USHER_TICKET_KEYS`, `USHER_SESSION_KEY`, optionally `USHER_HEALTH`).
+//!   The component reads them through `wasi:cli/environment`, which the bare `wasi:http/proxy`
+//!   world lacks: `wasmtime serve` needs `-Scli` and `--env NAME=VALUE` (or `--env NAME` to
+//!   pass its own).
+//! - Set `x-usher-client-ip` (and, with geolocation, `x-usher-country` and `x-usher-asn`) on
+//!   every request, **after removing any copy the client sent**: the component trusts them.
+//! - Give the component the network for its origin requests (`wasi:http/outgoing-handler`).
+//! - Route its stderr to the access log and its stdout to the QoE event stream.
+//!
+//! `usher edge serve` is such a host.
+//!
+//! # What it does not do (yet)
+//!
+//! No cache: every playlist and segment request goes to the origin (a host cache is the next
+//! step). No concurrent-stream leases. No static assets: `/assets/…` answers 404 `not_found`
+//! until a WASI-HTTP asset source exists.
+//!
+//! Key decision: the component exports `wasi:http/incoming-handler` itself instead of through
+//! `#[wstd::http_server]`, whose generated handler unwraps the result of sending the response
+//! body. A viewer hanging up mid-segment would then trap the instance and print a panic into
+//! the access log; here it is one `stream_error` line.
+
+mod config;
+mod convert;
+mod handler;
+mod log;
+mod origin;
+
+use usher_edge_core::decision::LogFields;
+use usher_edge_core::reason::Reason;
+use wasip2::exports::http::incoming_handler::Guest;
+use wasip2::http::types::{IncomingRequest, ResponseOutparam};
+use wstd::http::server::Responder;
+
+/// The component's `wasi:http/incoming-handler` implementation.
+struct Edge;
+
+impl Guest for Edge {
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        let responder = Responder::new(response_out);
+        wstd::runtime::block_on(async move {
+            let response = match wstd::http::request::try_from_incoming(request) {
+                Ok(request) => handler::handle(request).await,
+                Err(error) => unreadable(&error),
+            };
+            // The head is out by now; a failure can only be in the body.
+            if let Err(error) = responder.respond(response).await {
+                log::stream_error(&format!("{error:#}"));
+            }
+        });
+    }
+}
+
+wasip2::http::proxy::export!(Edge with_types_in wasip2);
+
+/// A request the host handed over but `http` cannot represent (an invalid header name, a bad
+/// `Content-Length`): 400 `bad_request`, logged like any other refusal.
+fn unreadable(error: &wstd::http::Error) -> http::Response<wstd::http::Body> {
+    let response = handler::refusal(Reason::BadRequest);
+    log::Access {
+        at_ms: handler::now_ms(),
+        fields: &LogFields::default(),
+        reason: Reason::BadRequest,
+        status: response.status(),
+        error: Some(&format!("unreadable request: {error:#}")),
+        health_error: None,
+    }
+    .write();
+    convert::response(response, false)
+}
+
+/// Never called: a WASI-HTTP host calls the exported handler, not `main`. A binary crate needs
+/// one all the same.
+fn main() {}

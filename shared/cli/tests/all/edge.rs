@@ -1,0 +1,773 @@
+//! `usher edge serve`, end to end: the real WASI-HTTP component in the real host, over real
+//! HTTP, in front of a real (tiny) origin on 127.0.0.1.
+//!
+//! The component is built by this test (`cargo build -p usher-edge-wasi-http --release
+//! --target wasm32-wasip2`, a no-op when `make test` built it already), or taken from
+//! `USHER_EDGE_WASM` when that names a file. Everything listens on 127.0.0.1 only, and every
+//! process and thread started here is stopped before the test returns, pass or fail.
+#![cfg(test)] // Lets clippy's test allowances (unwrap, indexing) apply to the helpers too.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use usher_shared::token::Keyring;
+use usher_shared::token::jwt::{self, Claims};
+
+use crate::tempdir;
+
+const CONFORMANCE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../edge/core/tests/conformance"
+);
+const TICKET_KID: &str = "tickets-2026";
+const SEGMENT: &str = "seg-883606687.m4s";
+
+#[test]
+fn the_edge_component_serves_viewers_end_to_end() {
+    let wasm = component();
+    let segment: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let origin = Origin::start(origin_files(&segment));
+    let silent = SilentOrigin::start();
+    let config = config_dir(origin.addr, silent.addr);
+    let broken = config_dir(origin.addr, silent.addr);
+    let settings = broken.path().join("settings.json");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        text.replace("\"ttl_secs\": 600", "\"ttl_secs\": 5"),
+    )
+    .unwrap();
+    // Both compile the component at once: the machine's cores are shared either way.
+    let misconfigured = Edge::spawn(&wasm, broken.path());
+    let edge = Edge::spawn(&wasm, config.path()).ready();
+    let misconfigured = misconfigured.ready();
+
+    // A configuration the core refuses: every answer is 503, the error is in the log only.
+    for path in ["/healthz", "/events/final-2026/master.m3u8"] {
+        let refused = misconfigured.get(path, &[]);
+        assert_eq!(refused.status, 503);
+        assert_eq!(refused.header("x-usher-reason"), Some("config_error"));
+        assert!(!refused.text().contains("ttl_secs"), "{}", refused.text());
+    }
+    let (stderr, _) = misconfigured.stop();
+    assert!(
+        stderr[0].contains("warning: config settings: session.ttl_secs"),
+        "{stderr:#?}"
+    );
+    let logged: Vec<Value> = stderr
+        .iter()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(logged.len(), 2, "{stderr:#?}");
+    assert_eq!(logged[1]["route"], "multivariant");
+    assert_eq!(logged[1]["status"], 503);
+    assert!(
+        logged[1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("config settings: session.ttl_secs")
+    );
+
+    // Health.
+    let health = edge.get("/healthz", &[]);
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body, b"ok\n");
+
+    // No ticket: refused, with the reason.
+    let refused = edge.get("/events/final-2026/master.m3u8", &[]);
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.header("x-usher-reason"), Some("no_ticket"));
+
+    // A ticket: the origin's multivariant playlist, rewritten for one CDN, every URI with a
+    // session token, and the steering tag.
+    let final_ticket = ticket("final-2026");
+    let master = edge.get(
+        &format!("/events/final-2026/master.m3u8?ticket={final_ticket}"),
+        &[],
+    );
+    assert_eq!(master.status, 200, "{}", master.text());
+    assert_eq!(master.header("x-usher-reason"), Some("ok"));
+    assert_eq!(
+        master.header("content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
+    let playlist = master.text();
+    let pathway = steering_pathway(&playlist);
+    let cdn = cdn_base(&pathway);
+    let uris = uris(&playlist);
+    assert_eq!(uris.len(), 4, "{playlist}"); // The audio rendition and three variants.
+    for uri in &uris {
+        assert!(
+            uri.starts_with(&format!("{cdn}events/final-2026/")),
+            "{uri}"
+        );
+        assert!(uri.contains("?__token__="), "{uri}");
+    }
+    assert!(playlist.contains(&format!("PATHWAY-ID=\"{pathway}\"")));
+    assert!(
+        !playlist.contains(&final_ticket),
+        "the ticket never reaches a URI"
+    );
+
+    // A segment at the edge with the session token from the playlist: the origin's bytes,
+    // fetched without the viewer's parameters.
+    let token = uris
+        .iter()
+        .find(|u| u.contains("/720p/index.m3u8"))
+        .and_then(|u| u.split_once("?__token__="))
+        .map(|(_, t)| t.to_owned())
+        .unwrap();
+    let segment_path = format!("/events/final-2026/720p/{SEGMENT}");
+    let proxied = edge.get(
+        &format!("{segment_path}?__token__={token}&CMCD=br%3D3000%2Cot%3Dv"),
+        &[],
+    );
+    assert_eq!(proxied.status, 200);
+    assert_eq!(proxied.header("x-usher-reason"), Some("ok"));
+    assert_eq!(proxied.header("content-type"), Some("video/iso.segment"));
+    assert!(proxied.body == segment, "the segment's bytes, unchanged");
+    assert!(
+        origin
+            .requests()
+            .contains(&format!("/live/final-2026/720p/{SEGMENT}")),
+        "{:?}",
+        origin.requests()
+    );
+
+    // The media playlist, rewritten with a renewed token.
+    let media = edge.get(
+        &format!("/events/final-2026/720p/index.m3u8?__token__={token}"),
+        &[],
+    );
+    assert_eq!(media.status, 200);
+    assert!(
+        media
+            .text()
+            .contains(&format!("{cdn}events/final-2026/720p/{SEGMENT}?__token__="))
+    );
+
+    // A forged session token.
+    let forged = forge(&token);
+    let refused = edge.get(&format!("{segment_path}?__token__={forged}"), &[]);
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused.header("x-usher-reason"),
+        Some("session_bad_signature")
+    );
+
+    // A client cannot claim another address: the host overwrites the header.
+    let spoofed = edge.get("/healthz", &[("x-usher-client-ip", "not-an-ip")]);
+    assert_eq!(spoofed.status, 200);
+
+    // An origin that accepts and never answers: 504 after the component's first-byte timeout.
+    let started = Instant::now();
+    let slow = edge.get(
+        &format!(
+            "/events/semi-2026/master.m3u8?ticket={}",
+            ticket("semi-2026")
+        ),
+        &[],
+    );
+    assert_eq!(slow.status, 504, "{}", slow.text());
+    assert_eq!(slow.header("x-usher-reason"), Some("origin_timeout"));
+    assert!(started.elapsed() >= Duration::from_secs(9));
+
+    // The origin goes away: 502.
+    origin.stop();
+    let down = edge.get(
+        &format!("/events/final-2026/master.m3u8?ticket={final_ticket}"),
+        &[],
+    );
+    assert_eq!(down.status, 502);
+    assert_eq!(down.header("x-usher-reason"), Some("origin_error"));
+
+    // Stopping: SIGTERM, a clean exit.
+    let (stderr, stdout) = edge.stop();
+
+    // The access log: one JSON line per request, with the facts and never a credential.
+    let access: Vec<Value> = stderr
+        .iter()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l.get("reason").is_some())
+        .collect();
+    let reasons: Vec<&str> = access
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "ok",
+            "no_ticket",
+            "ok",
+            "ok",
+            "ok",
+            "session_bad_signature",
+            "ok",
+            "origin_timeout",
+            "origin_error",
+        ],
+        "{stderr:#?}"
+    );
+    let multivariant = &access[2];
+    assert_eq!(multivariant["route"], "multivariant");
+    assert_eq!(multivariant["event"], "final-2026");
+    assert_eq!(multivariant["pathway"], pathway.as_str());
+    assert_eq!(multivariant["status"], 200);
+    for line in &stderr {
+        assert!(!line.contains(&final_ticket), "a ticket in the log: {line}");
+        assert!(
+            !line.contains("hmac="),
+            "a session token in the log: {line}"
+        );
+        assert!(!line.contains("6b3a55e0"), "a key in the log: {line}");
+    }
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l.contains("usher edge serve: stopped"))
+    );
+
+    // QoE events on stdout: the CMCD data of the segment request.
+    let events: Vec<Value> = stdout
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{stdout:#?}");
+    assert_eq!(events[0]["source"], "request");
+    assert_eq!(events[0]["cmcd"], json!({"br": 3000, "ot": "v"}));
+    silent.stop();
+}
+
+/// The component artifact: `USHER_EDGE_WASM`, or a release build for wasm32-wasip2 made here.
+fn component() -> PathBuf {
+    if let Some(path) = std::env::var_os("USHER_EDGE_WASM").map(PathBuf::from) {
+        assert!(
+            path.is_file(),
+            "USHER_EDGE_WASM={} is no file",
+            path.display()
+        );
+        return path;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "build",
+            "--package",
+            "usher-edge-wasi-http",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--message-format",
+            "json-render-diagnostics",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo");
+    assert!(
+        output.status.success(),
+        "building the edge component failed"
+    );
+    // Cargo names the artifact in its messages, wherever the target dir is.
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .flat_map(|m| {
+            m["filenames"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|f| f.as_str().map(PathBuf::from))
+        })
+        .find(|f| f.extension().is_some_and(|e| e == "wasm"))
+        .expect("cargo named no .wasm artifact")
+}
+
+/// The origin's files: the conformance playlists and a segment.
+fn origin_files(segment: &[u8]) -> HashMap<String, (&'static str, Vec<u8>)> {
+    let fixture = |name: &str| std::fs::read(format!("{CONFORMANCE}/origin/{name}")).unwrap();
+    let playlist = "application/vnd.apple.mpegurl";
+    HashMap::from([
+        (
+            "/live/final-2026/master.m3u8".to_owned(),
+            (playlist, fixture("master.m3u8")),
+        ),
+        (
+            "/live/final-2026/720p/index.m3u8".to_owned(),
+            (playlist, fixture("720p.m3u8")),
+        ),
+        (
+            format!("/live/final-2026/720p/{SEGMENT}"),
+            ("video/iso.segment", segment.to_vec()),
+        ),
+    ])
+}
+
+/// The conformance configuration, with its origins on this machine: `final-2026` on the
+/// working origin, `semi-2026` on the silent one.
+fn config_dir(origin: SocketAddr, silent: SocketAddr) -> tempdir::Dir {
+    let dir = tempdir::Dir::new();
+    for file in [
+        "pathways.json",
+        "settings.json",
+        "ticket-keys.json",
+        "session-key.txt",
+    ] {
+        std::fs::copy(
+            format!("{CONFORMANCE}/config/{file}"),
+            dir.path().join(file),
+        )
+        .unwrap();
+    }
+    let events = json!({
+        "origins": [
+            {"id": "origin-local", "base_url": format!("http://{origin}/")},
+            {"id": "origin-silent", "base_url": format!("http://{silent}/")}
+        ],
+        "events": [
+            {"id": "final-2026", "title": "The Final", "origin": "origin-local",
+             "origin_path": "live/final-2026/"},
+            {"id": "semi-2026", "title": "Semi-final", "origin": "origin-silent",
+             "origin_path": "live/semi-2026/"}
+        ]
+    });
+    std::fs::write(dir.path().join("events.json"), events.to_string()).unwrap();
+    dir
+}
+
+/// A ticket for `event`, signed with the conformance keyring, valid for an hour.
+fn ticket(event: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims: Claims = serde_json::from_value(json!({
+        "iss": "tickets.example",
+        "sub": "viewer-e2e",
+        "aud": ["usher"],
+        "jti": "t-e2e",
+        "iat": now - 60,
+        "exp": now + 3600,
+        "ev": event,
+        "scope": format!("/events/{event}/*"),
+        "max_streams": 1
+    }))
+    .unwrap();
+    let ring = std::fs::read(format!("{CONFORMANCE}/config/ticket-keys.json")).unwrap();
+    jwt::mint(&claims, TICKET_KID, &Keyring::from_json(&ring).unwrap()).unwrap()
+}
+
+/// The same token with one hex digit of its MAC changed.
+fn forge(token: &str) -> String {
+    let (head, mac) = token.rsplit_once("hmac=").unwrap();
+    let mut mac = mac.to_owned();
+    let first = if mac.starts_with('0') { "1" } else { "0" };
+    mac.replace_range(..1, first);
+    format!("{head}hmac={mac}")
+}
+
+/// The pathway of the steering tag, which every URI must be on.
+fn steering_pathway(playlist: &str) -> String {
+    let tag = playlist
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-CONTENT-STEERING:"))
+        .unwrap_or_else(|| panic!("no steering tag: {playlist}"));
+    let (_, rest) = tag.split_once("PATHWAY-ID=\"").unwrap();
+    rest.split('"').next().unwrap().to_owned()
+}
+
+/// The CDN base URL of a configured pathway.
+fn cdn_base(pathway: &str) -> String {
+    let doc: Value = serde_json::from_slice(
+        &std::fs::read(format!("{CONFORMANCE}/config/pathways.json")).unwrap(),
+    )
+    .unwrap();
+    doc["pathways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == pathway)
+        .and_then(|p| p["base_url"].as_str())
+        .unwrap()
+        .to_owned()
+}
+
+/// Every URI of a playlist: URI lines and `URI="…"` attributes (the steering server's is
+/// relative, and not counted).
+fn uris(playlist: &str) -> Vec<String> {
+    let mut uris = Vec::new();
+    for line in playlist.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        if !line.starts_with('#') {
+            uris.push(line.to_owned());
+        } else if !line.starts_with("#EXT-X-CONTENT-STEERING:")
+            && let Some((_, rest)) = line.split_once("URI=\"")
+        {
+            uris.push(rest.split('"').next().unwrap().to_owned());
+        }
+    }
+    uris
+}
+
+/// A response, read whole.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 GET on a fresh connection.
+fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let rest = &raw[split + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Decodes a chunked body (RFC 9112 §7.1), trailers ignored.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let end = raw.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = std::str::from_utf8(&raw[..end]).unwrap();
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
+        raw = &raw[end + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
+}
+
+/// A minimal HTTP/1.1 origin: serves fixed files, one request per connection, and remembers
+/// the request targets it saw.
+struct Origin {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<String>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Origin {
+    fn start(files: HashMap<String, (&'static str, Vec<u8>)>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, seen) = (Arc::clone(&stop), Arc::clone(&seen));
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        serve_one(stream, &files, &seen);
+                    }
+                }
+            })
+        };
+        Origin {
+            addr,
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Closes the port: connections to it are refused from now on.
+    fn stop(mut self) {
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop, which then sees the flag and drops the listener.
+        let _ = TcpStream::connect(self.addr);
+        thread.join().unwrap();
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+fn serve_one(
+    stream: TcpStream,
+    files: &HashMap<String, (&'static str, Vec<u8>)>,
+    seen: &Mutex<Vec<String>>,
+) {
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // The rest of the head; these requests have no body.
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    let target = request_line.split(' ').nth(1).unwrap_or("").to_owned();
+    seen.lock().unwrap().push(target.clone());
+    let mut stream = reader.into_inner();
+    let head = |status: &str, content_type: &str, len: usize| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n\
+             Connection: close\r\n\r\n"
+        )
+    };
+    let _ = match files.get(&target) {
+        Some((content_type, body)) => stream
+            .write_all(head("200 OK", content_type, body.len()).as_bytes())
+            .and_then(|()| stream.write_all(body)),
+        None => stream.write_all(head("404 Not Found", "text/plain", 0).as_bytes()),
+    };
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// An origin that accepts connections and never answers.
+struct SilentOrigin {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SilentOrigin {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                held.extend(stream.ok());
+            }
+        });
+        SilentOrigin {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) {
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        thread.join().unwrap();
+    }
+}
+
+impl Drop for SilentOrigin {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+/// `usher edge serve` as a child process, killed on drop.
+struct Edge {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// `usher edge serve` started, not yet listening.
+struct Starting {
+    edge: Edge,
+    listening: mpsc::Receiver<String>,
+}
+
+impl Starting {
+    /// Waits for the server's `listening on` line.
+    fn ready(self) -> Edge {
+        let Starting {
+            mut edge,
+            listening,
+        } = self;
+        // Compiling the component takes seconds in a debug build, more on a busy machine.
+        match listening.recv_timeout(Duration::from_secs(300)) {
+            Ok(addr) => edge.addr = addr.parse().unwrap(),
+            Err(_) => panic!(
+                "usher edge serve did not start: {:#?}",
+                edge.stderr.lock().unwrap()
+            ),
+        }
+        edge
+    }
+}
+
+impl Edge {
+    fn spawn(wasm: &Path, config: &Path) -> Starting {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(["edge", "serve", "--listen", "127.0.0.1:0", "--wasm"])
+            .arg(wasm)
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start usher edge serve");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let err_reader = {
+            let lines = Arc::clone(&stderr);
+            let pipe = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Some((_, addr)) = line.split_once("listening on http://") {
+                        let addr = addr.split(' ').next().unwrap_or("").to_owned();
+                        let _ = tx.send(addr);
+                    }
+                    lines.lock().unwrap().push(line);
+                }
+            })
+        };
+        let out_reader = {
+            let lines = Arc::clone(&stdout);
+            let pipe = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            })
+        };
+        let edge = Edge {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            stderr,
+            stdout,
+            readers: vec![err_reader, out_reader],
+        };
+        Starting {
+            edge,
+            listening: rx,
+        }
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        get(self.addr, path, headers)
+    }
+
+    /// Stops the server with SIGTERM and returns its stderr and stdout lines.
+    fn stop(mut self) -> (Vec<String>, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "usher edge serve did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{status}");
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        let stderr = self.stderr.lock().unwrap().clone();
+        let stdout = self.stdout.lock().unwrap().clone();
+        (stderr, stdout)
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        // Already gone after `stop`; otherwise (a failed assertion) it must not outlive us.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
