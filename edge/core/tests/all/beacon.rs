@@ -1,29 +1,11 @@
 //! The CMCD beacon endpoint and CMCD carried on media requests: what the controller receives.
 #![cfg(test)]
 
-use http::Request;
-use usher_edge_core::config::{ConfigParts, EdgeConfig};
-use usher_edge_core::{Action, Client, EdgeInput, beacon, decide};
+use crate::fixture::config;
 
-fn config() -> EdgeConfig {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/config");
-    let read = |name: &str| std::fs::read(root.join(name)).unwrap();
-    let parts = [
-        read("events.json"),
-        read("pathways.json"),
-        read("settings.json"),
-        read("ticket-keys.json"),
-        read("session-key.txt"),
-    ];
-    EdgeConfig::from_parts(&ConfigParts {
-        events: Some(&parts[0]),
-        pathways: Some(&parts[1]),
-        settings: Some(&parts[2]),
-        ticket_keys: Some(&parts[3]),
-        session_key: Some(&parts[4]),
-    })
-    .unwrap()
-}
+use http::Request;
+use usher_edge_core::config::EdgeConfig;
+use usher_edge_core::{Action, Client, EdgeInput, beacon, decide};
 
 fn input(config: &EdgeConfig) -> EdgeInput<'_> {
     EdgeInput {

@@ -10,22 +10,20 @@
 //! native adapter, executing the core's decisions against the case's origin.
 #![cfg(test)]
 
+use crate::fixture::{config, root};
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use serde::Deserialize;
-use usher_edge_core::config::{ConfigParts, EdgeConfig};
+use usher_edge_core::config::EdgeConfig;
 use usher_edge_core::page;
 use usher_edge_core::{Action, Client, EdgeInput, Fetched, decide, finish};
 use usher_shared::token::edgeauth::{EdgeAuth, MintRequest, Scope};
 use usher_shared::token::jwt::{self, Claims};
 use usher_shared::token::{Algorithm, Keyring};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,25 +122,6 @@ struct UpstreamSpec {
     origin: String,
     url: String,
     cache_key: Option<String>,
-}
-
-fn config() -> EdgeConfig {
-    let read = |name: &str| std::fs::read(root().join("config").join(name)).unwrap();
-    let (events, pathways, settings, keys, session) = (
-        read("events.json"),
-        read("pathways.json"),
-        read("settings.json"),
-        read("ticket-keys.json"),
-        read("session-key.txt"),
-    );
-    EdgeConfig::from_parts(&ConfigParts {
-        events: Some(&events),
-        pathways: Some(&pathways),
-        settings: Some(&settings),
-        ticket_keys: Some(&keys),
-        session_key: Some(&session),
-    })
-    .unwrap()
 }
 
 fn mint_ticket(spec: &TicketSpec) -> String {

@@ -2,34 +2,12 @@
 //! say about a proxied answer.
 #![cfg(test)]
 
+use crate::fixture::config;
+
 use http::{Method, Request, StatusCode};
-use usher_edge_core::config::{ConfigParts, EdgeConfig};
 use usher_edge_core::{Action, Client, EdgeInput, Fetched, decide, finish, proxied};
 use usher_shared::token::Keyring;
 use usher_shared::token::jwt::{self, Claims};
-
-fn config() -> EdgeConfig {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/config");
-    let read = |name: &str| std::fs::read(root.join(name)).unwrap();
-    let parts: Vec<Vec<u8>> = [
-        "events.json",
-        "pathways.json",
-        "settings.json",
-        "ticket-keys.json",
-        "session-key.txt",
-    ]
-    .iter()
-    .map(|n| read(n))
-    .collect();
-    EdgeConfig::from_parts(&ConfigParts {
-        events: Some(&parts[0]),
-        pathways: Some(&parts[1]),
-        settings: Some(&parts[2]),
-        ticket_keys: Some(&parts[3]),
-        session_key: Some(&parts[4]),
-    })
-    .unwrap()
-}
 
 fn ticket() -> String {
     let mut ring = Keyring::new();

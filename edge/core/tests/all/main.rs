@@ -3,3 +3,4 @@
 mod beacon;
 mod conformance;
 mod contract;
+mod fixture;
