@@ -144,7 +144,7 @@ unit: venv
 
 bench: toolchain
 	@$(call say,criterion benchmarks (a few minutes))
-	cargo bench --locked -p usher-shared -- --warm-up-time 2 --measurement-time 5
+	cargo bench --locked -p usher-shared -p usher-edge-core -- --warm-up-time 2 --measurement-time 5
 	@$(call say,ratios against the baselines measured in the same run)
 	@python3 shared/benches/table.py target
 

@@ -21,6 +21,11 @@ GROUPS = [
      [("copy_bytes", "floor", "-"), ("m3u8_rs_parse_write", "peer", "< 1x")]),
     ("rewrite_ll_hls_media", "usher_rewrite",
      [("copy_bytes", "floor", "-"), ("m3u8_rs_parse_write", "peer", "< 1x")]),
+    # The edge core's whole decision beside the parts it cannot avoid (edge/core/benches).
+    ("edge_multivariant", "usher_decide_finish",
+     [("ticket_verify_part", "part", "-"), ("rewrite_part", "part", "-")]),
+    ("edge_media", "usher_decide_finish", [("rewrite_part", "part", "-")]),
+    ("edge_segment", "usher_decide", [("session_verify_part", "part", "-")]),
 ]
 
 
