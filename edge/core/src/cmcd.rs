@@ -633,11 +633,24 @@ impl Cmcd {
         query: Option<&str>,
         headers: &HeaderMap,
     ) -> Result<Option<Cmcd>, CmcdError> {
-        let from_query = match query {
+        // Most requests carry no CMCD at all: answer them without parsing anything. The query
+        // name may be percent-encoded (`CM%43D`), so any `%` means the full look.
+        let query_may_carry = query.is_some_and(|q| q.contains("CMCD") || q.contains('%'));
+        let headers_may_carry = headers
+            .keys()
+            .any(|name| name.as_str().starts_with("cmcd-"));
+        if !query_may_carry && !headers_may_carry {
+            return Ok(None);
+        }
+        let from_query = match query.filter(|_| query_may_carry) {
             Some(query) => query_members(query)?,
             None => None,
         };
-        let from_headers = header_members(headers)?;
+        let from_headers = if headers_may_carry {
+            header_members(headers)?
+        } else {
+            None
+        };
         let members = match (from_query, from_headers) {
             (None, None) => return Ok(None),
             (Some(members), None) | (None, Some(members)) => members,

@@ -1,5 +1,4 @@
-//! Where tokens ride on a request, and the query handling around them. (Removing per-viewer
-//! parameters from a query is [`crate::cmcd::strip_params`], shared with CMCD.)
+//! Where tokens ride on a request, and the query handling around them.
 //!
 //! A ticket may come in the query (`?ticket=`), as `Authorization: Bearer`, or in a cookie set
 //! by the player page, in that order of precedence. A session token rides in the query of

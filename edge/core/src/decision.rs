@@ -9,6 +9,8 @@
 //!
 //! I/O steps (the origin fetch, the cache) are the adapter's; every branch is here.
 
+use std::sync::LazyLock;
+
 use bytes::Bytes;
 use http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -21,7 +23,7 @@ use usher_shared::playlist::{BaseUrl, HttpUrl, Playlist, Rewrite};
 use usher_shared::token::edgeauth::{MintRequest, Presented, Scope};
 use usher_shared::token::jwt::{self, Policy};
 
-use crate::cmcd::{BeaconLimits, Cmcd, CmcdEvent, Source, parse_beacon, strip_params};
+use crate::cmcd::{BeaconLimits, Cmcd, CmcdEvent, Source, parse_beacon};
 use crate::config::{EdgeConfig, Event, Pathway};
 use crate::credential;
 use crate::page;
@@ -32,9 +34,6 @@ use crate::steering;
 /// The query parameters of LL-HLS delivery directives (rfc8216bis §6.2.5): forwarded to the
 /// origin and kept in the cache key, so blocking playlist reloads keep working.
 const DELIVERY_DIRECTIVES: [&str; 3] = ["_HLS_msn", "_HLS_part", "_HLS_skip"];
-
-/// The CMCD query parameter (CTA-5004 §2): per viewer, so never part of a cache key.
-const CMCD_PARAM: &str = "CMCD";
 
 /// Slots of the static fallback assignment, as in the health snapshot's slot table.
 const STATIC_SLOTS: u16 = 1000;
@@ -85,8 +84,8 @@ pub struct Upstream {
     /// How long a cached copy may be used after it went stale when the origin fails, seconds.
     pub stale_if_error_secs: u64,
     /// Headers the adapter adds to the origin's response before passing it on (the reason
-    /// code, CORS).
-    pub response_headers: HeaderMap,
+    /// code, CORS). Built once: this is on every segment request.
+    pub response_headers: &'static HeaderMap,
 }
 
 /// What to do with a fetched playlist: made by [`decide`], consumed by [`finish`].
@@ -537,25 +536,27 @@ fn upstream(
     input: &EdgeInput<'_>,
 ) -> Result<Upstream, Reason> {
     let origin = input.config.origin_of(event).ok_or(Reason::ConfigError)?;
-    let session_param = input.config.settings.session.query_param.as_str();
-    let ticket_param = input.config.settings.ticket.query_param.as_str();
-    let kept = query.and_then(|q| {
-        let stripped = strip_params(q, &[session_param, ticket_param, CMCD_PARAM])?;
-        // Only delivery directives reach the origin: anything else a viewer adds would split
-        // the cache into per-viewer copies.
-        strip_params(
-            &stripped,
-            &stripped
-                .split('&')
-                .map(|p| p.split_once('=').map_or(p, |(n, _)| n))
-                .filter(|n| !DELIVERY_DIRECTIVES.contains(n))
-                .collect::<Vec<_>>(),
-        )
-    });
-    let mut url = format!("{}{}{}", origin.base_url, event.origin_path, rest);
-    if let Some(kept) = kept {
-        url.push('?');
-        url.push_str(&kept);
+    let mut url = String::with_capacity(
+        origin.base_url.len()
+            + event.origin_path.len()
+            + rest.len()
+            + query.map_or(0, str::len)
+            + 1,
+    );
+    url.push_str(&origin.base_url);
+    url.push_str(&event.origin_path);
+    url.push_str(rest);
+    // Only LL-HLS delivery directives reach the origin and the cache key: the session token,
+    // the ticket and CMCD are per viewer, and anything else a viewer adds would split the cache
+    // into per-viewer copies. One pass, each kept parameter as written.
+    let mut first = true;
+    for pair in query.unwrap_or("").split('&') {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        if DELIVERY_DIRECTIVES.contains(&name) {
+            url.push(if first { '?' } else { '&' });
+            url.push_str(pair);
+            first = false;
+        }
     }
     Ok(Upstream {
         origin: origin.id.clone(),
@@ -567,11 +568,7 @@ fn upstream(
             Method::GET
         },
         stale_if_error_secs: input.config.settings.playlist.stale_if_error_secs,
-        response_headers: {
-            let mut headers = HeaderMap::new();
-            edge_headers(&mut headers, Reason::Ok);
-            headers
-        },
+        response_headers: &PROXY_HEADERS,
     })
 }
 
@@ -900,6 +897,13 @@ fn edge_headers(headers: &mut HeaderMap, reason: Reason) {
         HeaderValue::from_static(REASON_HEADER),
     );
 }
+
+/// The headers of every proxied answer, built once.
+static PROXY_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
+    let mut headers = HeaderMap::new();
+    edge_headers(&mut headers, Reason::Ok);
+    headers
+});
 
 /// The answer to a CORS preflight (Fetch §3.2.2): players send one before a beacon POST with
 /// `Content-Type: application/cmcd`, or before a request with CMCD headers.

@@ -140,7 +140,7 @@ async fn execute(request: &Request<()>, body: Body, input: &EdgeInput<'_>) -> Ou
         Action::Proxy(upstream) => match origin::proxy(&upstream, request.headers()).await {
             Ok(response) => {
                 let reason = proxied(response.status());
-                let mut response = convert::proxied(response, &upstream.response_headers);
+                let mut response = convert::proxied(response, upstream.response_headers);
                 response
                     .headers_mut()
                     .insert(REASON_HEADER, http::HeaderValue::from_static(reason.code()));
