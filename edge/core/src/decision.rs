@@ -376,12 +376,13 @@ fn player_page(request: &Request<()>, event: &Event, input: &EdgeInput<'_>) -> D
     } else {
         (StatusCode::OK, Reason::Ok, page.body().clone())
     };
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(page::CONTENT_TYPE));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static(page::CACHE_CONTROL));
-    edge_headers(headers, reason);
+    let response = answer(
+        status,
+        Some(page::CONTENT_TYPE),
+        page::CACHE_CONTROL,
+        reason,
+        body,
+    );
     respond(with_etag(response, page.etag()), reason)
 }
 
@@ -446,12 +447,14 @@ fn steer(
         manifest.pathway_priority.insert(0, current.to_owned());
     }
     let body = serde_json::to_vec(&manifest).map_err(|_| Reason::ConfigError)?;
-    let mut response = Response::new(Bytes::from(body));
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     // Per session: it carries the session's token.
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    edge_headers(headers, Reason::Ok);
+    let response = answer(
+        StatusCode::OK,
+        Some("application/json"),
+        "private, no-store",
+        Reason::Ok,
+        Bytes::from(body),
+    );
     Ok(respond(response, Reason::Ok))
 }
 
@@ -732,16 +735,14 @@ pub fn finish(plan: &RewritePlan, fetched: Fetched, input: &EdgeInput<'_>) -> De
     } else {
         Reason::Ok
     };
-    let mut response = Response::new(Bytes::from(rewritten));
-    *response.status_mut() = StatusCode::OK;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.apple.mpegurl"),
-    );
     // Per viewer: it carries the viewer's session token.
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    edge_headers(headers, reason);
+    let response = answer(
+        StatusCode::OK,
+        Some("application/vnd.apple.mpegurl"),
+        "private, no-store",
+        reason,
+        Bytes::from(rewritten),
+    );
     Decision {
         action: Action::Respond(response),
         reason,
@@ -787,11 +788,13 @@ pub fn beacon(request: &Request<()>, body: &[u8], input: &EdgeInput<'_>) -> Deci
         .iter()
         .filter_map(|cmcd| cmcd_event(input, event, None, Source::Beacon, cmcd))
         .collect();
-    let mut response = Response::new(Bytes::new());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    edge_headers(headers, Reason::Ok);
+    let response = answer(
+        StatusCode::NO_CONTENT,
+        None,
+        "no-store",
+        Reason::Ok,
+        Bytes::new(),
+    );
     Decision {
         action: Action::Respond(response),
         reason: Reason::Ok,
@@ -873,14 +876,31 @@ pub fn refuse(reason: Reason, log: LogFields) -> Decision {
 
 /// A plain-text response carrying `reason`.
 fn text(status: StatusCode, reason: Reason, body: &str) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::copy_from_slice(body.as_bytes()));
+    answer(
+        status,
+        Some("text/plain; charset=utf-8"),
+        "no-store",
+        reason,
+        Bytes::copy_from_slice(body.as_bytes()),
+    )
+}
+
+/// A response the edge makes itself: its status, body, content type, cache lifetime and the
+/// headers every edge answer carries. The one place such responses are put together.
+fn answer(
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    cache_control: &'static str,
+    reason: Reason,
+    body: Bytes,
+) -> Response<Bytes> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(content_type) = content_type {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache_control));
     edge_headers(headers, reason);
     response
 }
@@ -943,12 +963,13 @@ fn version(config: &EdgeConfig) -> Decision {
         "events": config.events.len(),
         "pathways": config.pathways.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
     });
-    let mut response = Response::new(Bytes::from(body.to_string()));
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    edge_headers(headers, Reason::Ok);
-    Decision::act(Action::Respond(response))
+    Decision::act(Action::Respond(answer(
+        StatusCode::OK,
+        Some("application/json"),
+        "no-store",
+        Reason::Ok,
+        Bytes::from(body.to_string()),
+    )))
 }
 
 /// Session ids go into EdgeAuth's `id` field unescaped: keep them to characters that cannot
