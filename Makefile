@@ -22,10 +22,15 @@ EDGE_WASM_LIMIT := 1048576
 BROWSER_LOG := target/browser-output.log
 BROWSER_DIR := edge/core/tests/browser
 NODE_STAMP := $(BROWSER_DIR)/node_modules/.installed
+ASSETS_DIR := edge/assets
+ASSETS_STAMP := $(ASSETS_DIR)/node_modules/.installed
+EDGE_ASSETS := target/edge-assets
+HLS_JS_VERSION := $(shell sed -n 's/^ *"hls.js": *"\([^"]*\)".*/\1/p' $(ASSETS_DIR)/package.json)
+HLS_JS_ASSET := $(EDGE_ASSETS)/hls.js/$(HLS_JS_VERSION)/hls.light.min.js
 
 say = printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help run test setup toolchain venv apt-python apt-browser node-deps fmt clippy doc unit browser wasm-check bench fuzz clean
+.PHONY: help run test setup toolchain venv apt-python apt-browser apt-npm node-deps edge-assets fmt clippy doc unit browser wasm-check bench fuzz clean
 
 help:
 	@echo "make run    set up, then run the main job (a token and playlist demo until the local live event exists)"
@@ -35,7 +40,7 @@ help:
 
 # --- set-up ------------------------------------------------------------------------------
 
-setup: toolchain venv apt-browser node-deps
+setup: toolchain venv apt-browser node-deps edge-assets
 
 toolchain:
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs (or your distribution's rustup package)"; exit 1; }
@@ -73,6 +78,28 @@ $(NODE_STAMP): $(BROWSER_DIR)/package-lock.json
 	@$(call say,installing the browser test's npm packages (hls.js, playwright-core; pinned))
 	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The static assets `usher edge serve --assets` serves under /assets/ (the player library), from
+# the npm package pinned in edge/assets/package-lock.json, laid out by asset name. The version
+# in edge/core/src/page.rs must be the pinned one, or the page would ask for a missing file.
+edge-assets: $(HLS_JS_ASSET)
+
+apt-npm:
+	@if ! command -v npm >/dev/null; then \
+		$(call say,installing npm from Debian's packages); \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; \
+	fi
+
+$(ASSETS_STAMP): $(ASSETS_DIR)/package-lock.json | apt-npm
+	@$(call say,installing the edge's static assets from npm (hls.js $(HLS_JS_VERSION); pinned))
+	cd $(ASSETS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(HLS_JS_ASSET): $(ASSETS_STAMP) edge/core/src/page.rs
+	@grep -q '"$(HLS_JS_VERSION)"' edge/core/src/page.rs || \
+		{ echo "edge/core/src/page.rs does not serve hls.js $(HLS_JS_VERSION), the version edge/assets pins"; exit 1; }
+	@mkdir -p $(@D)
+	cp $(ASSETS_DIR)/node_modules/hls.js/dist/hls.light.min.js $@
 
 venv: $(VENV_STAMP)
 
