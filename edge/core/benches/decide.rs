@@ -25,7 +25,7 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, StatusCode};
 use usher_edge_core::config::{ConfigParts, EdgeConfig};
-use usher_edge_core::{Action, Client, EdgeInput, Fetched, decide, finish};
+use usher_edge_core::{Action, Client, EdgeInput, Fetched, Stored, decide, finish, leased};
 use usher_shared::playlist::{BaseUrl, HttpUrl, Playlist, Rewrite};
 use usher_shared::token::edgeauth::{MintRequest, Presented, Scope};
 use usher_shared::token::jwt::{self, Claims, Policy};
@@ -105,7 +105,13 @@ fn session(config: &EdgeConfig) -> String {
 
 /// `decide`, then `finish` with the origin body: what one playlist request costs the core.
 fn whole(request: &Request<()>, origin: &Bytes, input: &EdgeInput<'_>) -> Bytes {
-    match decide(request, input).action {
+    let mut action = decide(request, input).action;
+    // A ticket's multivariant request takes its stream lease first (a store read the adapter
+    // does; here, an empty store).
+    if let Action::Lease(check) = action {
+        action = leased(check, Stored::Missing, input).action;
+    }
+    match action {
         Action::Fetch(_, plan) => {
             let fetched = Fetched::Response {
                 status: StatusCode::OK,

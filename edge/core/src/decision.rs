@@ -3,11 +3,14 @@
 //! ```text
 //!  request ─► route ─► credential check ─► ┬─ Respond (page, refusal, health, steering)
 //!                                          ├─ Proxy   (segment: adapter streams from origin)
+//!                                          ├─ Lease   (playlist of a ticket: adapter reads the
+//!                                          │           lease record, then calls leased) ─► Fetch
 //!                                          └─ Fetch   (playlist: adapter fetches through its
 //!                                                      cache, then calls finish) ─► Respond
 //! ```
 //!
-//! I/O steps (the origin fetch, the cache) are the adapter's; every branch is here.
+//! I/O steps (the origin fetch, the cache, the lease store) are the adapter's; every branch is
+//! here.
 
 use std::sync::LazyLock;
 
@@ -26,6 +29,7 @@ use usher_shared::token::jwt::{self, Policy};
 use crate::cmcd::{BeaconLimits, Cmcd, CmcdEvent, Source, parse_beacon};
 use crate::config::{EdgeConfig, Event, Pathway};
 use crate::credential;
+use crate::lease::{self, LeaseCheck, LeaseId, StoreWrite};
 use crate::page;
 use crate::reason::{Layer, REASON_HEADER, Reason};
 use crate::route::{self, Route};
@@ -106,6 +110,8 @@ pub struct RewritePlan {
     pathway: String,
     max_bytes: usize,
     param: String,
+    /// What the lease check before the fetch did, for the log line.
+    lease: Option<&'static str>,
 }
 
 impl RewritePlan {
@@ -113,6 +119,11 @@ impl RewritePlan {
     /// (enough to know the playlist is too large) and never the rest.
     pub fn max_bytes(&self) -> usize {
         self.max_bytes
+    }
+
+    /// Records what the lease check before the fetch did, so `finish` logs it.
+    pub(crate) fn note_lease(&mut self, outcome: &'static str) {
+        self.lease = Some(outcome);
     }
 }
 
@@ -138,6 +149,9 @@ pub enum Action {
     /// Serve a static asset from the platform's asset store with these headers (and the
     /// reason header); 404 with reason `not_found` if the store lacks it.
     Asset(AssetResponse),
+    /// Read the record at [`LeaseCheck::key`] from the platform's lease store, then call
+    /// [`leased`](crate::leased) with what was found, and carry on with what it decides.
+    Lease(LeaseCheck),
 }
 
 /// A static asset to serve.
@@ -163,6 +177,9 @@ pub struct LogFields {
     /// Why CMCD data on the request was ignored, if it was malformed. A viewer's telemetry
     /// never stops its playback, so this is logged, not refused.
     pub cmcd_error: Option<String>,
+    /// What happened to the session's stream lease (`taken`, `renewed`, `held`, `replaced`,
+    /// `full`, `store_unavailable`), when the request touched one.
+    pub lease: Option<&'static str>,
 }
 
 /// The core's answer to a request.
@@ -178,6 +195,9 @@ pub struct Decision {
     /// this request, or reported to the beacon endpoint. The adapter ships them to its
     /// platform's log stream, where the controller reads them.
     pub events: Vec<String>,
+    /// A lease record to write to the platform's lease store before (or while) carrying out
+    /// `action`. A failed write is logged, never fatal.
+    pub store: Option<StoreWrite>,
 }
 
 impl Decision {
@@ -188,6 +208,7 @@ impl Decision {
             reason: Reason::Ok,
             log: LogFields::default(),
             events: Vec::new(),
+            store: None,
         }
     }
 }
@@ -222,6 +243,7 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
         event: route.event().map(str::to_owned),
         pathway: None,
         cmcd_error: None,
+        lease: None,
     };
     if request.method() == Method::OPTIONS {
         return Decision { log, ..preflight() };
@@ -276,11 +298,17 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
         (_, None) => Err(Reason::NotFound),
     };
     match outcome {
-        Ok(decision) => Decision {
-            log,
-            events,
-            ..decision
-        },
+        Ok(mut decision) => {
+            // The request waiting behind a lease check logs as this request.
+            if let Action::Lease(check) = &mut decision.action {
+                check.pending_mut().log = log.clone();
+            }
+            Decision {
+                log,
+                events,
+                ..decision
+            }
+        }
         Err(reason) => Decision {
             events,
             ..refuse(reason, log)
@@ -309,8 +337,9 @@ fn multivariant(
         leeway_secs: settings.leeway_secs,
         event: Some(&event.id),
     };
+    let raw_ticket = ticket;
     let ticket = jwt::verify(
-        &ticket,
+        &raw_ticket,
         &input.config.ticket_keys,
         &policy,
         request.uri().path(),
@@ -319,13 +348,30 @@ fn multivariant(
     .map_err(|r| Reason::Token(Layer::Ticket, r))?;
     // The ticketing system may pin a session id; otherwise every playback session gets a fresh
     // one, which is also what the viewer's CDN slot is derived from.
-    let session_id = match ticket.claims.sid {
-        Some(sid) if is_token_safe(&sid) => sid,
+    let session_id = match &ticket.claims.sid {
+        Some(sid) if is_token_safe(sid) => sid.clone(),
         _ => hex(&input.entropy),
     };
     let pathway = select_pathway(input, &session_id).ok_or(Reason::ConfigError)?;
     log.pathway = Some(pathway.id.clone());
-    let token = mint_session(input, event, &session_id, Some(&pathway.id))?;
+    // One lease record per viewer and event: the subject if the ticketing system names one
+    // (so re-issued tickets of one viewer share it), else the ticket's id, else the ticket.
+    let claims = &ticket.claims;
+    let identity = claims
+        .sub
+        .as_deref()
+        .or(claims.jti.as_deref())
+        .unwrap_or(&raw_ticket);
+    let lease_id = LeaseId::of_ticket(&event.id, identity);
+    let data = SessionData {
+        base: Some(pathway.id.clone()),
+        lease: Some(SessionLease {
+            hash: lease_id.hash().to_owned(),
+            max_streams: claims.max_streams.clamp(1, lease::MAX_ENTRIES),
+            renewed_secs: input.now_secs(),
+        }),
+    };
+    let token = mint_session(input, event, &session_id, &data)?;
     let upstream = playlist_upstream(upstream(request, event, "master.m3u8", None, input)?);
     let plan = plan(
         PlaylistKind::Multivariant,
@@ -335,7 +381,14 @@ fn multivariant(
         token,
         input,
     );
-    Ok(Decision::act(Action::Fetch(upstream, plan)))
+    let device = query
+        .and_then(|q| credential::query_param(q, lease::DEVICE_PARAM))
+        .filter(|d| d.len() <= 64 && is_token_safe(d))
+        .map(|d| d.into_owned());
+    let pending = Decision::act(Action::Fetch(upstream, plan));
+    let max_streams = data.lease.as_ref().map_or(1, |l| l.max_streams);
+    let check = LeaseCheck::new(&lease_id, &session_id, device, max_streams, pending);
+    Ok(Decision::act(Action::Lease(check)))
 }
 
 fn media(
@@ -354,12 +407,35 @@ fn media(
         .or_else(|| select_pathway(input, session_id))
         .ok_or(Reason::ConfigError)?;
     log.pathway = Some(pathway.id.clone());
+    // The stream lease is renewed once it is half-way to expiry: the time of the last renewal
+    // rides in the token, so the reloads in between never touch the store.
+    let now = input.now_secs();
+    let half_life = input.config.settings.leases.ttl_secs / 2;
+    let mut data = session.data.clone();
+    let renewal = data.lease.as_mut().and_then(|l| {
+        let due = now.saturating_sub(l.renewed_secs) >= half_life;
+        let id = LeaseId::from_token(&event.id, &l.hash)?;
+        due.then(|| {
+            l.renewed_secs = now;
+            (id, l.max_streams)
+        })
+    });
     // Sliding expiry: an active viewer reloads its media playlist every target duration and
     // always holds a fresh token; a copied URL dies `ttl_secs` after its viewer left.
-    let token = mint_session(input, event, session_id, session.base.as_deref())?;
+    let token = mint_session(input, event, session_id, &data)?;
     let upstream = upstream(request, event, rest, query, input)?;
     let plan = plan(PlaylistKind::Media, event, pathway, &upstream, token, input);
-    Ok(Decision::act(Action::Fetch(upstream, plan)))
+    let fetch = Decision::act(Action::Fetch(upstream, plan));
+    Ok(match renewal {
+        Some((id, max_streams)) => Decision::act(Action::Lease(LeaseCheck::new(
+            &id,
+            session_id,
+            None,
+            max_streams,
+            fetch,
+        ))),
+        None => fetch,
+    })
 }
 
 /// The player page: the same bytes for every viewer of an event, so the CDN and browsers cache
@@ -414,6 +490,7 @@ fn steer(
     // The base pathway from the token; a token minted before steering existed (or by another
     // minter) gets the session's own assignment.
     let base = match session
+        .data
         .base
         .as_deref()
         .and_then(|b| input.config.pathway(b))
@@ -425,7 +502,12 @@ fn steer(
         .and_then(|q| credential::query_param(q, steering::PATHWAY_PARAM))
         .and_then(|id| input.config.pathway(&id).map(|p| p.id.as_str()));
     log.pathway = current.map(str::to_owned).or_else(|| Some(base.id.clone()));
-    let token = mint_session(input, event, &session.id, Some(&base.id))?;
+    // The lease rides on unchanged: steering reloads are not playback.
+    let data = SessionData {
+        base: Some(base.id.clone()),
+        lease: session.data.lease.clone(),
+    };
+    let token = mint_session(input, event, &session.id, &data)?;
     let groups = client_groups(&input.client);
     let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
     let mut manifest = steering::manifest(
@@ -474,9 +556,62 @@ fn resource(
 struct SessionState {
     /// The session id (`id`).
     id: String,
-    /// The pathway the session's multivariant playlist was written for (`data`), the base of
-    /// Content Steering's clones.
+    /// What the token's `data` field says.
+    data: SessionData,
+}
+
+/// The signed state a session token carries in EdgeAuth's `data` field: `BASE` or
+/// `BASE:LEASE:MAX:RENEWED`. Pathway ids have no `:` (see `config`), and every part is safe in a
+/// query value unescaped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct SessionData {
+    /// The pathway the session's multivariant playlist was written for, the base of Content
+    /// Steering's clones.
     base: Option<String>,
+    /// The session's stream lease, when its ticket has one.
+    lease: Option<SessionLease>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SessionLease {
+    /// The lease record's id ([`LeaseId`]'s hash).
+    hash: String,
+    /// The ticket's `max_streams`.
+    max_streams: u32,
+    /// When the lease was last taken or renewed, Unix seconds.
+    renewed_secs: u64,
+}
+
+impl SessionData {
+    fn parse(data: &str) -> Self {
+        let mut parts = data.split(':');
+        let base = parts.next().filter(|b| !b.is_empty()).map(str::to_owned);
+        let lease = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(hash), Some(max), Some(renewed), None) => {
+                match (max.parse::<u32>(), renewed.parse::<u64>()) {
+                    (Ok(max_streams), Ok(renewed_secs)) => Some(SessionLease {
+                        hash: hash.to_owned(),
+                        max_streams,
+                        renewed_secs,
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        SessionData { base, lease }
+    }
+
+    fn format(&self) -> Option<String> {
+        let base = self.base.as_deref().unwrap_or("");
+        match &self.lease {
+            Some(l) => Some(format!(
+                "{base}:{}:{}:{}",
+                l.hash, l.max_streams, l.renewed_secs
+            )),
+            None => self.base.clone(),
+        }
+    }
 }
 
 /// Verifies the session token in the query against the request path.
@@ -501,18 +636,19 @@ fn check_session(
         .map_err(|r| Reason::Token(Layer::Session, r))?;
     Ok(SessionState {
         id: claims.session_id.unwrap_or_default().to_owned(),
-        base: claims.data.map(str::to_owned),
+        data: claims.data.map(SessionData::parse).unwrap_or_default(),
     })
 }
 
-/// Mints the session token for `session_id`, carrying `base` (the session's steering base
-/// pathway) in its signed `data` field.
+/// Mints the session token for `session_id`, carrying `data` (the session's steering base
+/// pathway and stream lease) in its signed `data` field.
 fn mint_session(
     input: &EdgeInput<'_>,
     event: &Event,
     session_id: &str,
-    base: Option<&str>,
+    data: &SessionData,
 ) -> Result<String, Reason> {
+    let data = data.format();
     let now = input.now_secs();
     let acl = format!("{}{}/*", route::EVENTS_PREFIX, event.id);
     input
@@ -524,7 +660,7 @@ fn mint_session(
             end: now + input.config.settings.session.ttl_secs,
             scope: Scope::Acl(&[&acl]),
             session_id: Some(session_id).filter(|s| !s.is_empty()),
-            data: base,
+            data: data.as_deref(),
         })
         .map_err(|_| Reason::ConfigError)
 }
@@ -624,6 +760,7 @@ fn plan(
         pathway: pathway.id.clone(),
         max_bytes: input.config.settings.playlist.max_bytes,
         param: input.config.settings.session.query_param.clone(),
+        lease: None,
     }
 }
 
@@ -689,6 +826,7 @@ pub fn finish(plan: &RewritePlan, fetched: Fetched, input: &EdgeInput<'_>) -> De
         event: Some(plan.event.clone()),
         pathway: Some(plan.pathway.clone()),
         cmcd_error: None,
+        lease: plan.lease,
     };
     let _ = input;
     let (status, body, stale) = match fetched {
@@ -748,6 +886,7 @@ pub fn finish(plan: &RewritePlan, fetched: Fetched, input: &EdgeInput<'_>) -> De
         reason,
         log,
         events: Vec::new(),
+        store: None,
     }
 }
 
@@ -763,6 +902,7 @@ pub fn beacon(request: &Request<()>, body: &[u8], input: &EdgeInput<'_>) -> Deci
         event: None,
         pathway: None,
         cmcd_error: None,
+        lease: None,
     };
     let Ok(Route::Beacon { event }) = route::route(request.uri().path()) else {
         return refuse(Reason::NotFound, log);
@@ -800,6 +940,7 @@ pub fn beacon(request: &Request<()>, body: &[u8], input: &EdgeInput<'_>) -> Deci
         reason: Reason::Ok,
         log,
         events,
+        store: None,
     }
 }
 
@@ -871,6 +1012,7 @@ pub fn refuse(reason: Reason, log: LogFields) -> Decision {
         reason,
         log,
         events: Vec::new(),
+        store: None,
     }
 }
 
@@ -953,6 +1095,7 @@ fn respond(response: Response<Bytes>, reason: Reason) -> Decision {
         reason,
         log: LogFields::default(),
         events: Vec::new(),
+        store: None,
     }
 }
 

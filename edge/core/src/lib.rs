@@ -22,6 +22,7 @@ pub mod cmcd;
 pub mod config;
 pub mod credential;
 pub mod decision;
+pub mod lease;
 pub mod page;
 pub mod reason;
 pub mod route;
@@ -31,3 +32,4 @@ pub use decision::{
     Action, AssetResponse, Client, Decision, EdgeInput, Fetched, RewritePlan, Upstream, beacon,
     decide, finish, proxied,
 };
+pub use lease::{LeaseCheck, Stored, StoreWrite, leased};

@@ -119,20 +119,20 @@ const TEMPLATE: &str = concat!(
     r#"<meta name=viewport content="width=device-width"><title>@TITLE@</title>"#,
     // Video and message centred on a dark page; the video fits the width, and the height in
     // landscape; the message box only shows when there is something to say.
-    r#"<style>body{margin:0;min-height:100vh;display:grid;place-content:center;padding:0 3vw;"#,
+    r#"<style>body{margin:0;min-height:100vh;display:grid;place-content:center;"#,
     r#"background:#111;color:#eee;font:18px sans-serif;text-align:center}"#,
-    r#"h1{font-size:1.3em}video{width:min(94vw,960px,140vh);aspect-ratio:16/9;background:#000}"#,
-    r#"#msg{padding:1em;border:1px solid #777}</style><h1>@TITLE@</h1>"#,
+    r#"video{width:min(94vw,960px,140vh);aspect-ratio:16/9;background:#000}"#,
+    r#"#msg{padding:1em;border:1px solid}</style><h1>@TITLE@</h1>"#,
     r#"<video id=v controls muted autoplay playsinline></video><p id=msg role=alert hidden></p>"#,
     // `v` and `msg` are the elements, by the window's named access to ids.
     r#"<script>(()=>{const D=document,E=encodeURIComponent,P=@PARAM@,C=@COOKIE@,"#,
     r#"U=new URL(location),S=U.searchParams,Y="Your ticket ",o=Y+"is for another event.","#,
-    r#"T={no_ticket:"A ticket is required to watch this event.",ticket_expired:Y+"has expired.","#,
+    r#"T={no_ticket:"You need a ticket to watch.",ticket_expired:Y+"has expired.","#,
     r#"ticket_not_yet_valid:Y+"is not valid yet.",ticket_wrong_event:o,ticket_out_of_scope:o,"#,
-    r#"too_many_streams:Y+"is already playing on too many screens.","#,
+    r#"too_many_streams:Y+"is in use on too many screens.","#,
     r#"unsupported:"This browser cannot play this stream."},"#,
     r#"say=r=>{msg.dataset.reason=r;msg.textContent=T[r]||(/^ticket_/.test(r)?Y+"is not valid.":"#,
-    r#""Playback failed; try again later.");msg.hidden=!1;v.hidden=!0};"#,
+    r#""Playback failed; try again.");msg.hidden=!1;v.hidden=!0};"#,
     r#"let t=S.get(P),n=0;"#,
     // A ticket in the URL is kept in the cookie and taken out of the address bar, so a link
     // copied from it does not share the ticket.
@@ -140,7 +140,10 @@ const TEMPLATE: &str = concat!(
     r#"S.delete(P);history.replaceState(0,"",U)}"#,
     r#"else t=decodeURIComponent((D.cookie.match("(^|; )"+C+"=([^;]*)")||[])[2]||"");"#,
     r#"if(!t)return say("no_ticket");"#,
-    r#"const u="master.m3u8?"+P+"="+E(t),N=v.canPlayType("application/vnd.apple.mpegurl"),"#,
+    // A random id per browser, so reloading the page takes this screen's stream lease over
+    // instead of needing a second one (storage may be off: then every load is a new screen).
+    r#"let d;try{d=localStorage.ud||=Math.random()}catch{}"#,
+    r#"const u="master.m3u8?"+P+"="+E(t)+(d?"&device="+d:""),N=v.canPlayType("application/vnd.apple.mpegurl"),"#,
     // On failure, ask the edge once why: the reason is in a header hls.js does not expose.
     r#"fail=()=>n++||fetch(u).then(r=>r.headers.get("x-usher-reason")||"",e=>"").then(say),"#,
     r#"play=()=>{if(!N)return say("unsupported");v.onerror=fail;v.src=u};"#,

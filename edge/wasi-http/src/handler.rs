@@ -22,7 +22,7 @@ use http::{Method, Request, Response, StatusCode};
 use usher_edge_core::decision::{LogFields, refuse};
 use usher_edge_core::reason::{REASON_HEADER, Reason};
 use usher_edge_core::{
-    Action, Decision, EdgeInput, Fetched, beacon, decide, finish, proxied, route,
+    Action, Decision, EdgeInput, Fetched, Stored, beacon, decide, finish, leased, proxied, route,
 };
 use wstd::http::Body;
 
@@ -127,8 +127,13 @@ pub(crate) async fn handle(request: Request<Body>) -> Response<Body> {
 /// Decides, then carries out the action.
 async fn execute(request: &Request<()>, body: Body, input: &EdgeInput<'_>) -> Outcome {
     let head_only = request.method() == Method::HEAD;
-    let decision = decide(request, input);
+    let mut decision = decide(request, input);
     log::events(&decision.events);
+    if let Action::Lease(check) = decision.action {
+        // This host offers no lease store yet: the core's answer to an unreachable store
+        // applies (the viewer plays, and the access line says `store_unavailable`).
+        decision = leased(check, Stored::Unavailable, input);
+    }
     let Decision {
         action,
         reason,
@@ -208,6 +213,12 @@ async fn execute(request: &Request<()>, body: Body, input: &EdgeInput<'_>) -> Ou
                 ),
             }
         }
+        // `leased` never asks for a second check; refuse rather than loop if it ever did.
+        Action::Lease(_) => Outcome::respond(
+            refuse(Reason::ConfigError, log),
+            head_only,
+            Some("a lease check after a lease check".to_owned()),
+        ),
         // The platform asset store the core expects does not exist on WASI-HTTP hosts yet.
         Action::Asset(_) => Outcome::respond(
             refuse(Reason::NotFound, log),
@@ -250,6 +261,7 @@ fn merged(decided: LogFields, then: LogFields) -> LogFields {
         event: then.event.or(decided.event),
         pathway: then.pathway.or(decided.pathway),
         cmcd_error: then.cmcd_error.or(decided.cmcd_error),
+        lease: then.lease.or(decided.lease),
     }
 }
 
@@ -278,17 +290,20 @@ mod tests {
             event: Some("final-2026".into()),
             pathway: Some("cdn-a".into()),
             cmcd_error: Some("bad CMCD".into()),
+            lease: Some("taken"),
         };
         let finished = LogFields {
             route: "multivariant",
             event: None,
             pathway: Some("cdn-b".into()),
             cmcd_error: None,
+            lease: None,
         };
         let log = merged(decided.clone(), finished);
         assert_eq!(log.event.as_deref(), Some("final-2026"));
         assert_eq!(log.pathway.as_deref(), Some("cdn-b"));
         assert_eq!(log.cmcd_error.as_deref(), Some("bad CMCD"));
+        assert_eq!(log.lease, Some("taken"));
         assert_eq!(merged(decided, LogFields::default()).route, "multivariant");
     }
 

@@ -6,7 +6,7 @@
 //! - **stderr**: the access log. One object per request, written when the response head is
 //!   decided: `at` (Unix ms), `route`, `event`, `pathway`, `reason`, `status`, and when there
 //!   is one, `error` (why: the configuration error, the origin's failure) and `cmcd_error`,
-//!   `health_error`. A response body that fails after its head went out (a viewer that hung up
+//!   `lease` (what the stream lease check did), `health_error`. A response body that fails after its head went out (a viewer that hung up
 //!   mid-segment, an origin that broke off) adds one object with `stream_error`.
 //! - **stdout**: the QoE events the core derived from CMCD data, exactly as the core wrote
 //!   them, for the steering controller to read from the host's log stream.
@@ -50,6 +50,7 @@ impl Access<'_> {
         let optional = [
             ("error", self.error),
             ("cmcd_error", self.fields.cmcd_error.as_deref()),
+            ("lease", self.fields.lease),
             ("health_error", self.health_error),
         ];
         for (name, value) in optional {
@@ -106,6 +107,7 @@ mod tests {
             event: Some("final-2026".into()),
             pathway: Some("cdn-a".into()),
             cmcd_error: None,
+            lease: None,
         };
         let access = Access {
             at_ms: 1_767_225_600_000,

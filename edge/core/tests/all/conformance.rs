@@ -20,7 +20,7 @@ use http::{Request, Response, StatusCode};
 use serde::Deserialize;
 use usher_edge_core::config::EdgeConfig;
 use usher_edge_core::page;
-use usher_edge_core::{Action, Client, EdgeInput, Fetched, decide, finish};
+use usher_edge_core::{Action, Client, EdgeInput, Fetched, Stored, decide, finish, leased};
 use usher_shared::token::edgeauth::{EdgeAuth, MintRequest, Scope};
 use usher_shared::token::jwt::{self, Claims};
 use usher_shared::token::{Algorithm, Keyring};
@@ -37,7 +37,18 @@ struct Case {
     ticket: Option<TicketSpec>,
     session: Option<SessionSpec>,
     origin: Option<OriginSpec>,
+    /// What the lease store holds under the key the edge asks for (default: nothing).
+    lease_store: Option<LeaseStoreSpec>,
     expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaseStoreSpec {
+    /// `found`, `missing` or `unavailable`.
+    state: String,
+    /// The record, for `found` (any JSON; a string is stored as its bytes).
+    record: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +121,11 @@ struct Expect {
     body_contains: Vec<String>,
     /// The asset name, for `"action": "asset"`.
     asset: Option<String>,
+    /// The lease outcome in the log line (`taken`, `renewed`, `held`, `full`, ...); `"none"`
+    /// when the request must not touch the lease store.
+    lease: Option<String>,
+    /// The record written back: `"none"`, or `{"key": .., "record": .., "ttl_secs": ..}`.
+    store: Option<serde_json::Value>,
 }
 
 fn respond() -> String {
@@ -219,7 +235,36 @@ fn run(case: &Case, config: &EdgeConfig, bless: bool) -> Vec<String> {
         entropy,
     };
 
-    let decision = decide(&request, &input);
+    let mut decision = decide(&request, &input);
+    // The lease store, as an adapter would: read the key, hand over what was found.
+    let mut lease = None;
+    if let Action::Lease(check) = decision.action {
+        let stored = match &case.lease_store {
+            None => Stored::Missing,
+            Some(spec) => match (spec.state.as_str(), &spec.record) {
+                ("missing", _) => Stored::Missing,
+                ("unavailable", _) => Stored::Unavailable,
+                ("found", Some(serde_json::Value::String(text))) => {
+                    Stored::Found(Bytes::from(text.clone()))
+                }
+                ("found", Some(record)) => Stored::Found(Bytes::from(record.to_string())),
+                (state, _) => panic!("{}: bad lease_store state {state}", case.name),
+            },
+        };
+        let key = check.key().to_owned();
+        let next = leased(check, stored, &input);
+        lease = Some(next.log.lease);
+        check_store(case, Some((&key, next.store.as_ref())), &mut problems);
+        decision = next;
+    } else {
+        check_store(case, None, &mut problems);
+    }
+    if let Some(want) = &case.expect.lease {
+        let got = lease.flatten().unwrap_or("none");
+        if got != want {
+            problems.push(format!("lease {got} != expected {want}"));
+        }
+    }
     let check_upstream = |problems: &mut Vec<String>, upstream: &usher_edge_core::Upstream| {
         if let Some(want) = &case.expect.upstream {
             if upstream.origin != want.origin || upstream.url != want.url {
@@ -269,6 +314,10 @@ fn run(case: &Case, config: &EdgeConfig, bless: bool) -> Vec<String> {
             problems.push(format!("asked for a body of at most {limit} bytes"));
             return problems;
         }
+        Action::Lease(check) => {
+            problems.push(format!("asked for a second lease check: {}", check.key()));
+            return problems;
+        }
         Action::Fetch(upstream, plan) => {
             check_upstream(&mut problems, &upstream);
             let Some(origin) = &case.origin else {
@@ -313,6 +362,29 @@ fn run(case: &Case, config: &EdgeConfig, bless: bool) -> Vec<String> {
     }
     check_response(case, &response, reason.code(), bless, &mut problems);
     problems
+}
+
+/// Compares the lease record written back with the case's `expect.store`.
+fn check_store(
+    case: &Case,
+    lease: Option<(&str, Option<&usher_edge_core::StoreWrite>)>,
+    problems: &mut Vec<String>,
+) {
+    let Some(want) = &case.expect.store else {
+        return;
+    };
+    let got = match lease.and_then(|(_, write)| write) {
+        None => serde_json::Value::String("none".into()),
+        Some(write) => serde_json::json!({
+            "key": write.key,
+            "record": serde_json::from_slice::<serde_json::Value>(&write.value)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&write.value).into()),
+            "ttl_secs": write.ttl_secs,
+        }),
+    };
+    if got != *want {
+        problems.push(format!("store write {got} != expected {want}"));
+    }
 }
 
 fn check_response(

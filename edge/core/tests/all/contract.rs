@@ -5,7 +5,9 @@
 use crate::fixture::config;
 
 use http::{Method, Request, StatusCode};
-use usher_edge_core::{Action, Client, EdgeInput, Fetched, decide, finish, proxied};
+use usher_edge_core::{
+    Action, Client, EdgeInput, Fetched, Stored, decide, finish, leased, proxied,
+};
 use usher_shared::token::Keyring;
 use usher_shared::token::jwt::{self, Claims};
 
@@ -56,7 +58,10 @@ fn a_head_request_for_a_playlist_is_fetched_with_get_and_logged_with_its_event()
         ))
         .body(())
         .unwrap();
-    let Action::Fetch(upstream, plan) = decide(&request, &input).action else {
+    let Action::Lease(check) = decide(&request, &input).action else {
+        panic!("a ticket's playlist takes a stream lease first");
+    };
+    let Action::Fetch(upstream, plan) = leased(check, Stored::Missing, &input).action else {
         panic!("expected a fetch");
     };
     assert_eq!(upstream.method, Method::GET, "finish needs the body");

@@ -4,3 +4,4 @@ mod beacon;
 mod conformance;
 mod contract;
 mod fixture;
+mod lease;

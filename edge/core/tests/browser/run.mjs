@@ -169,7 +169,7 @@ async function main() {
   await scenario('no ticket', async (page) => {
     await page.goto(base);
     const m = await message(page);
-    check('no ticket: says a ticket is required', /ticket is required/.test(m.text), m.text);
+    check('no ticket: says a ticket is required', /need a ticket/.test(m.text), m.text);
     check('no ticket: data-reason=no_ticket', m.reason === 'no_ticket', m.reason);
     await page.waitForTimeout(500);
     check('no ticket: requests neither the manifest nor hls.js',
@@ -222,6 +222,9 @@ async function main() {
     check('valid ticket: no message shown', await page.$eval('#msg', (m) => m.hidden));
     await page.screenshot({ path: join(SCREENSHOTS, 'usher-page-playing.png') });
 
+    // The device hint a stream lease is taken over with: the same on every load of this browser.
+    const device = (r) => new URL(r, base).searchParams.get('device');
+    const firstDevice = device(asked(`${PAGE_PATH}master.m3u8?`)[0] || '/');
     // A reload without the ticket in the URL plays from the cookie.
     requests.length = 0;
     await page.goto(base);
@@ -229,6 +232,10 @@ async function main() {
       { timeout: 30_000 });
     check('reload: plays with the ticket from the cookie',
       asked(`${PAGE_PATH}master.m3u8?ticket=good.ticket-1`).length >= 1, requests.join(' '));
+    const again = asked(`${PAGE_PATH}master.m3u8?`).map(device);
+    check('reload: the same device hint as the first load',
+      firstDevice && again.length >= 1 && again.every((d) => d === firstDevice),
+      `${firstDevice} ${again.join(' ')}`);
   });
 
   // Apple's WebKit plays natively: pretend to be it, and check that no player script is loaded.
@@ -240,8 +247,9 @@ async function main() {
     await page.waitForFunction(() => document.getElementById('v').src !== '', null,
       { timeout: 10_000 });
     const src = await page.$eval('#v', (v) => v.src);
-    check('Apple WebKit: native HLS on the manifest URL',
-      src === `${base}master.m3u8?ticket=good.ticket-2`, src);
+    check('Apple WebKit: native HLS on the manifest URL, with the device hint',
+      /^[0-9.]+$/.test(new URL(src).searchParams.get('device') || '')
+        && src.startsWith(`${base}master.m3u8?ticket=good.ticket-2&device=`), src);
     await page.waitForTimeout(500);
     check('Apple WebKit: no hls.js download', asked('/assets/').length === 0, requests.join(' '));
   }, { initScript: apple });
