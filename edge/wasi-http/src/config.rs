@@ -1,8 +1,10 @@
-//! The configuration as a WASI-HTTP host passes it: one environment variable per document.
+//! The configuration as a WASI-HTTP host passes it: one environment variable per document, and
+//! the base URLs of the host's stores.
 //!
 //! The `wasi:http/proxy` world has no key-value store and no files, so the host hands the five
 //! documents of [`ConfigParts`] (and, optionally, the latest health snapshot) to the component
-//! as environment variables:
+//! as environment variables, and offers its asset and lease stores as HTTP services
+//! ([`crate::services`]) whose base URLs come the same way:
 //!
 //! | variable | document | required |
 //! |---|---|---|
@@ -12,6 +14,8 @@
 //! | `USHER_TICKET_KEYS` | `ticket-keys` (JSON keyring, secret) | yes |
 //! | `USHER_SESSION_KEY` | `session-key` (hex, secret) | yes |
 //! | `USHER_HEALTH` | health snapshot (JSON) | no |
+//! | `USHER_ASSETS_URL` | base URL of the static asset store, e.g. `http://assets.usher.internal/` | no: every asset is then 404 `not_found` |
+//! | `USHER_STORE_URL` | base URL of the lease store, e.g. `http://store.usher.internal/` | no: leases then fail open (`store_unavailable`) |
 //!
 //! Key decision: the documents are parsed once per instance and kept for its lifetime. A host
 //! that reuses instances (or `wasmtime serve`, which makes one per request) pays the parse only
@@ -20,6 +24,10 @@
 //!
 //! A missing or unusable health snapshot is not an error: the core then falls back to the
 //! configured static weights, and the access log says why the snapshot was ignored.
+//!
+//! A base URL is a prefix: the asset name or store key is appended to it as it is, so it
+//! normally ends with `/`. It is not checked here; one that makes no valid URL fails each
+//! store request, which the access line then reports.
 //!
 //! Non-goal: reloading. Nothing here watches for changes.
 
@@ -40,6 +48,10 @@ pub(crate) const TICKET_KEYS: &str = "USHER_TICKET_KEYS";
 pub(crate) const SESSION_KEY: &str = "USHER_SESSION_KEY";
 /// The optional health snapshot.
 pub(crate) const HEALTH: &str = "USHER_HEALTH";
+/// The optional base URL of the static asset store.
+pub(crate) const ASSETS_URL: &str = "USHER_ASSETS_URL";
+/// The optional base URL of the lease store.
+pub(crate) const STORE_URL: &str = "USHER_STORE_URL";
 
 /// A checked configuration, and the health snapshot that came with it.
 #[derive(Debug)]
@@ -50,6 +62,10 @@ pub(crate) struct Loaded {
     pub(crate) health: Option<HealthSnapshot>,
     /// Why a given health snapshot was ignored: logged with every request, never fatal.
     pub(crate) health_error: Option<String>,
+    /// The asset store's base URL, if the host has one.
+    pub(crate) assets_url: Option<String>,
+    /// The lease store's base URL, if the host has one.
+    pub(crate) store_url: Option<String>,
 }
 
 /// This instance's configuration, read from its environment on first use.
@@ -80,10 +96,13 @@ pub(crate) fn load(lookup: impl Fn(&str) -> Option<String>) -> Result<Loaded, Co
             Err(error) => (None, Some(format!("{HEALTH} ignored: {error}"))),
         },
     };
+    let url = |name| lookup(name).filter(|u| !u.trim().is_empty());
     Ok(Loaded {
         config,
         health,
         health_error,
+        assets_url: url(ASSETS_URL),
+        store_url: url(STORE_URL),
     })
 }
 
@@ -116,6 +135,20 @@ mod tests {
         assert!(loaded.config.event("final-2026").is_some());
         assert!(loaded.health.is_none());
         assert!(loaded.health_error.is_none());
+        assert_eq!((loaded.assets_url, loaded.store_url), (None, None));
+    }
+
+    #[test]
+    fn store_urls_are_optional_and_empty_means_unset() {
+        let mut vars = conformance();
+        vars.insert(ASSETS_URL, "http://assets.usher.internal/".to_owned());
+        vars.insert(STORE_URL, " ".to_owned());
+        let loaded = load(|n| vars.get(n).cloned()).unwrap();
+        assert_eq!(
+            loaded.assets_url.as_deref(),
+            Some("http://assets.usher.internal/")
+        );
+        assert_eq!(loaded.store_url, None);
     }
 
     #[test]

@@ -11,10 +11,18 @@
 //! | `Proxy` | the origin's response streamed through, with the core's headers added |
 //! | `Fetch` | the playlist read up to `playlist.max_bytes` + 1 bytes, then [`finish`] |
 //! | `ReadBody` | the body read up to the limit (413 `bad_request` beyond), then [`beacon`] |
-//! | `Asset` | 404 `not_found`: a WASI-HTTP host has no asset store yet |
+//! | `Asset` | the asset streamed from the host's asset store with the core's headers; 404 `not_found` when the store lacks it or there is no store |
+//! | `Lease` | the record read from the host's lease store, then [`leased`], then its action |
 //!
-//! Non-goals: caching (the host's job, later), leases, and assets.
+//! Every decision may carry a lease record to write ([`Decision::store`]). WASI 0.2 has no
+//! "after the response" facility, so the write runs alongside the action (the playlist fetch)
+//! and is awaited with it; a failed write is logged, never fatal.
+//!
+//! Non-goal: caching, which is the host's job (see [`crate::origin`]).
 
+use std::future::poll_fn;
+use std::pin::pin;
+use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -22,7 +30,7 @@ use http::{Method, Request, Response, StatusCode};
 use usher_edge_core::decision::{LogFields, refuse};
 use usher_edge_core::reason::{REASON_HEADER, Reason};
 use usher_edge_core::{
-    Action, Decision, EdgeInput, Fetched, Stored, beacon, decide, finish, leased, proxied, route,
+    Action, Decision, EdgeInput, Fetched, beacon, decide, finish, leased, proxied, route,
 };
 use wstd::http::Body;
 
@@ -30,6 +38,7 @@ use crate::config;
 use crate::convert;
 use crate::log::{self, Access};
 use crate::origin;
+use crate::services;
 
 /// What was sent, and what the access line says about it.
 struct Outcome {
@@ -95,7 +104,11 @@ pub(crate) async fn handle(request: Request<Body>) -> Response<Body> {
                 health: loaded.health.as_ref(),
                 entropy: entropy(),
             };
-            let outcome = execute(&request, body, &input).await;
+            let stores = Stores {
+                assets: loaded.assets_url.as_deref(),
+                leases: loaded.store_url.as_deref(),
+            };
+            let outcome = execute(&request, body, &input, stores).await;
             (outcome, loaded.health_error.as_deref())
         }
         Err(error) => {
@@ -124,16 +137,82 @@ pub(crate) async fn handle(request: Request<Body>) -> Response<Body> {
     outcome.response
 }
 
-/// Decides, then carries out the action.
-async fn execute(request: &Request<()>, body: Body, input: &EdgeInput<'_>) -> Outcome {
-    let head_only = request.method() == Method::HEAD;
+/// The base URLs of the host's stores, where it has them.
+#[derive(Clone, Copy, Debug)]
+struct Stores<'a> {
+    assets: Option<&'a str>,
+    leases: Option<&'a str>,
+}
+
+/// Decides, checks the lease when the core asks, then carries out the action while writing the
+/// lease record the core returned.
+async fn execute(
+    request: &Request<()>,
+    body: Body,
+    input: &EdgeInput<'_>,
+    stores: Stores<'_>,
+) -> Outcome {
     let mut decision = decide(request, input);
     log::events(&decision.events);
+    let mut notes = Vec::new();
     if let Action::Lease(check) = decision.action {
-        // This host offers no lease store yet: the core's answer to an unreachable store
-        // applies (the viewer plays, and the access line says `store_unavailable`).
-        decision = leased(check, Stored::Unavailable, input);
+        let (stored, why) = services::read_lease(stores.leases, check.key()).await;
+        notes.extend(why);
+        decision = leased(check, stored, input);
+        log::events(&decision.events);
     }
+    let write = decision.store.take();
+    let written = async {
+        match &write {
+            Some(write) => services::write_lease(stores.leases, write).await.err(),
+            None => None,
+        }
+    };
+    let (mut outcome, write_error) =
+        both(carry_out(request, body, input, stores, decision), written).await;
+    notes.extend(write_error);
+    notes.extend(outcome.error.take());
+    outcome.error = (!notes.is_empty()).then(|| notes.join("; "));
+    outcome
+}
+
+/// Runs two futures side by side and gives both results: the host's reactor wakes whichever
+/// has I/O ready.
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut done_a, mut done_b) = (None, None);
+    poll_fn(|cx| {
+        if done_a.is_none()
+            && let Poll::Ready(output) = a.as_mut().poll(cx)
+        {
+            done_a = Some(output);
+        }
+        if done_b.is_none()
+            && let Poll::Ready(output) = b.as_mut().poll(cx)
+        {
+            done_b = Some(output);
+        }
+        if done_a.is_some() && done_b.is_some() {
+            match (done_a.take(), done_b.take()) {
+                (Some(a), Some(b)) => Poll::Ready((a, b)),
+                _ => Poll::Pending,
+            }
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Carries out the action of a decision.
+async fn carry_out(
+    request: &Request<()>,
+    body: Body,
+    input: &EdgeInput<'_>,
+    stores: Stores<'_>,
+    decision: Decision,
+) -> Outcome {
+    let head_only = request.method() == Method::HEAD;
     let Decision {
         action,
         reason,
@@ -168,12 +247,17 @@ async fn execute(request: &Request<()>, body: Body, input: &EdgeInput<'_>) -> Ou
             // large; the rest is never read.
             let cap = plan.max_bytes().saturating_add(1);
             let (fetched, error) = match origin::fetch(&upstream, cap).await {
-                Ok((status, body)) => {
-                    let error = (!status.is_success()).then(|| format!("origin answered {status}"));
+                Ok(answer) => {
+                    let status = answer.status;
+                    let error = if answer.stale {
+                        Some("origin failed: a stale copy stood in".to_owned())
+                    } else {
+                        (!status.is_success()).then(|| format!("origin answered {status}"))
+                    };
                     let fetched = Fetched::Response {
                         status,
-                        body,
-                        stale: false,
+                        body: answer.body,
+                        stale: answer.stale,
                     };
                     (fetched, error)
                 }
@@ -219,12 +303,27 @@ async fn execute(request: &Request<()>, body: Body, input: &EdgeInput<'_>) -> Ou
             head_only,
             Some("a lease check after a lease check".to_owned()),
         ),
-        // The platform asset store the core expects does not exist on WASI-HTTP hosts yet.
-        Action::Asset(_) => Outcome::respond(
-            refuse(Reason::NotFound, log),
-            head_only,
-            Some("no asset store on this host".to_owned()),
-        ),
+        Action::Asset(asset) => match services::asset(stores.assets, &asset, head_only).await {
+            Ok(Some(response)) => Outcome {
+                status: response.status(),
+                response,
+                reason,
+                log,
+                error: None,
+            },
+            Ok(None) => {
+                let why = stores
+                    .assets
+                    .is_none()
+                    .then(|| "no asset store configured".to_owned());
+                Outcome::respond(refuse(Reason::NotFound, log), head_only, why)
+            }
+            Err(error) => Outcome::respond(
+                refuse(error.failure.reason(), log),
+                head_only,
+                Some(error.detail),
+            ),
+        },
     }
 }
 

@@ -39,6 +39,7 @@ mod convert;
 mod handler;
 mod log;
 mod origin;
+mod services;
 
 use usher_edge_core::decision::LogFields;
 use usher_edge_core::reason::Reason;
