@@ -1,35 +1,48 @@
-//! `usher edge serve`: a WASI-HTTP host for the edge component, on a local address.
+//! `usher edge serve`: a WASI-HTTP host for the edge component, on a local address, with the
+//! services a CDN platform gives the edge elsewhere: an HTTP cache in front of the origins, a
+//! key-value store for stream leases, and a static asset store.
 //!
 //! It runs the same artifact a WASI-HTTP platform would (`usher-edge-wasi-http.wasm`, built for
 //! `wasm32-wasip2`) behind an HTTP/1.1 server, so the edge can be tried, demonstrated and
-//! tested end to end on one machine. Per request it makes a fresh instance of the component
-//! (instances come from wasmtime's pooling allocator, so that costs microseconds), hands it the
-//! request with `x-usher-client-ip` set from the TCP peer, and streams back what the component
-//! answers. The component's outgoing requests go straight to the network: to the origin.
+//! tested end to end on one machine, and so the local live event has a real edge. Per request
+//! it makes a fresh instance of the component ([`component`]), hands it the request with the
+//! client's facts set, and streams back what the component answers.
 //!
 //! What the host owes the component (see the component's crate docs) and how it pays:
-//! - the configuration: the files of `--config DIR` (`events.json`, `pathways.json`,
-//!   `settings.json`, `ticket-keys.json`, `session-key.txt`, optionally `health.json`), read
-//!   once at start-up and passed as `USHER_*` environment variables. A missing file stops the
-//!   start (exit code 2); a file the edge core's parser refuses is reported at start-up and
-//!   served anyway, so the component answers 503 `config_error` as it would on any platform;
-//! - the client's address: every client-sent `x-usher-*` header is removed, then
-//!   `x-usher-client-ip` is set from the connection (no geolocation, so no country or ASN);
+//! - the configuration ([`config`]): the files of `--config DIR` (`events.json`,
+//!   `pathways.json`, `settings.json`, `ticket-keys.json`, `session-key.txt`, optionally
+//!   `health.json`), passed as `USHER_*` environment variables. A missing file stops the start
+//!   (exit code 2); a file the edge core's parser refuses is reported at start-up and served
+//!   anyway, so the component answers 503 `config_error` as it would on any platform. The
+//!   health snapshot is re-read when `health.json` changes;
+//! - the client's facts: every client-sent `x-usher-*` header is removed, then
+//!   `x-usher-client-ip` is set from the connection, and `x-usher-country` and `x-usher-asn`
+//!   from the headers named by `--geo-country-header` and `--geo-asn-header`, which a fronting
+//!   load balancer sets (without those options there is no geolocation: a client could forge
+//!   any header);
+//! - its outgoing requests ([`outgoing`]): origins through the HTTP cache ([`cache`],
+//!   [`freshness`]); the asset store ([`assets`]) and the lease store ([`store`]) answered
+//!   in-process at internal addresses the component gets as `USHER_ASSETS_URL` and
+//!   `USHER_STORE_URL`;
 //! - the logs: the component's stderr (the access log, JSON lines) and stdout (QoE events, JSON
 //!   lines) are this process's.
 //!
-//! Non-goals, for now: an HTTP cache in front of the origin (phase 2: until then every playlist
-//! and segment request reaches the origin), TLS, HTTP/2, reloading the configuration or the
-//! health snapshot while running (restart instead), and defending against a hostile component
-//! (it is our own; memory is capped and long computations yield, nothing more).
-//!
-//! Key decision: the component is compiled once at start-up (seconds in a debug build, whose
-//! Cranelift is unoptimised; far less in a release build) and pre-linked (`ProxyPre`), so the
-//! per-request cost is an instantiation from the pool plus the component's own work.
+//! Non-goals: TLS, HTTP/2, persistence (a restart empties the cache and forgets leases),
+//! reloading anything but the health snapshot (restart instead), and defending against a
+//! hostile component (it is our own; memory is capped and long computations yield, nothing
+//! more).
+
+mod assets;
+mod cache;
+mod component;
+mod config;
+mod freshness;
+mod outgoing;
+mod store;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,7 +51,6 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -46,22 +58,20 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
-use usher_edge_core::config::{ConfigParts, EdgeConfig};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::UsageError;
+use cache::{Cache, Limits};
+use component::Host;
+use config::Environment;
+use outgoing::{ASSETS_AUTHORITY, STORE_AUTHORITY, Services};
+use store::{Store, StoreLimits};
 
 /// The edge, run locally.
 #[derive(Subcommand, Debug)]
 pub(crate) enum EdgeCommand {
-    /// Serve the WASI-HTTP edge component over HTTP/1.1, a fresh instance per request.
+    /// Serve the WASI-HTTP edge component over HTTP/1.1, a fresh instance per request, with an
+    /// HTTP cache, a lease store and an asset store.
     Serve(ServeArgs),
 }
 
@@ -72,27 +82,37 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     wasm: PathBuf,
     /// The configuration directory: events.json, pathways.json, settings.json,
-    /// ticket-keys.json, session-key.txt, and optionally health.json.
+    /// ticket-keys.json, session-key.txt, and optionally health.json (re-read when it changes).
     #[arg(long, value_name = "DIR")]
     config: PathBuf,
     /// The address to listen on. Port 0 picks a free port; the address bound is printed on
     /// stderr.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// The static assets served under /assets/, laid out by asset name (`make edge-assets`
+    /// builds target/edge-assets). Without it, every asset answers 404 not_found.
+    #[arg(long, value_name = "DIR")]
+    assets: Option<PathBuf>,
+    /// The HTTP cache's size in bytes, for origin responses the component fetches. 0 turns the
+    /// cache off.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    cache_size: usize,
+    /// The largest response body the cache stores, bytes; larger ones stream through.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    cache_max_object: usize,
+    /// A request header, set by a trusted load balancer in front, with the client's ISO 3166-1
+    /// alpha-2 country. Without it the edge has no country: clients could forge any header.
+    #[arg(long, value_name = "NAME", value_parser = header_name)]
+    geo_country_header: Option<HeaderName>,
+    /// A request header, set by a trusted load balancer in front, with the client's autonomous
+    /// system number.
+    #[arg(long, value_name = "NAME", value_parser = header_name)]
+    geo_asn_header: Option<HeaderName>,
 }
 
-/// The configuration files, and the variables the component reads them from. The names are the
-/// component's (`edge/wasi-http/src/config.rs`); the end-to-end test proves they agree.
-const CONFIG_FILES: [(&str, &str); 5] = [
-    ("events.json", "USHER_EVENTS"),
-    ("pathways.json", "USHER_PATHWAYS"),
-    ("settings.json", "USHER_SETTINGS"),
-    ("ticket-keys.json", "USHER_TICKET_KEYS"),
-    ("session-key.txt", "USHER_SESSION_KEY"),
-];
-
-/// The optional health snapshot file and its variable.
-const HEALTH_FILE: (&str, &str) = ("health.json", "USHER_HEALTH");
+fn header_name(name: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("not a header name: {name:?}"))
+}
 
 /// Request headers only the host may set: the component trusts them.
 const HOST_HEADER_PREFIX: &str = "x-usher-";
@@ -100,17 +120,11 @@ const HOST_HEADER_PREFIX: &str = "x-usher-";
 /// The client's address, for the component.
 const CLIENT_IP: &str = "x-usher-client-ip";
 
-/// Instances alive at once. Each holds a pooled linear memory; a request beyond this waits for
-/// a slot instead of failing, so the pool can never run dry.
-const MAX_INSTANCES: u32 = 256;
+/// The client's country, for the component.
+const COUNTRY: &str = "x-usher-country";
 
-/// The largest linear memory an instance may grow to. The component needs a few MiB (a
-/// playlist is at most `playlist.max_bytes`, 16 MiB at the very most).
-const MAX_MEMORY_BYTES: usize = 128 << 20;
-
-/// How often running instances yield their thread (wasmtime epochs), so one long computation
-/// cannot hold a worker thread while other requests wait.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// The client's autonomous system number, for the component.
+const ASN: &str = "x-usher-asn";
 
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -118,15 +132,40 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Runs an `usher edge` command.
 pub(crate) fn run(command: EdgeCommand) -> anyhow::Result<ExitCode> {
     match command {
-        EdgeCommand::Serve(args) => serve(&args),
+        EdgeCommand::Serve(args) => serve(args),
     }
 }
 
-fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let env = read_config(&args.config)?;
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let health_seen = config::health_stamp(&args.config);
+    let (mut fixed, health) = config::read(&args.config)?;
+    let assets = match &args.assets {
+        Some(dir) => {
+            let assets = assets::Assets::open(dir).map_err(|e| {
+                UsageError::new(format!("cannot serve assets from {}: {e}", dir.display()))
+            })?;
+            fixed.push((config::ASSETS_URL, format!("http://{ASSETS_AUTHORITY}/")));
+            Some(assets)
+        }
+        None => None,
+    };
+    fixed.push((config::STORE_URL, format!("http://{STORE_AUTHORITY}/")));
+    let env = Arc::new(Environment::new(fixed, health));
+    let services = Arc::new(Services {
+        assets,
+        store: Store::new(StoreLimits::default()),
+        cache: Arc::new(Cache::new(Limits {
+            capacity: args.cache_size,
+            max_object: args.cache_max_object,
+        })),
+    });
     let started = Instant::now();
-    let host = Host::new(&args.wasm, env)?;
+    let host = Host::new(&args.wasm, Arc::clone(&env), services)?;
     let compiled = started.elapsed();
+    let geo = Geo {
+        country: args.geo_country_header.clone(),
+        asn: args.geo_asn_header.clone(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,11 +175,12 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .map_err(|e| UsageError::new(format!("cannot listen on {}: {e}", args.listen)))?;
         let address = listener.local_addr().context("reading the bound address")?;
+        tokio::spawn(config::watch_health(env, args.config.clone(), health_seen));
         say(&format!(
             "usher edge serve: listening on http://{address} (component ready in {:.2} s)",
             compiled.as_secs_f64()
         ));
-        accept(listener, Arc::new(host)).await;
+        accept(listener, Arc::new(host), Arc::new(geo)).await;
         anyhow::Ok(())
     });
     // Requests still running after the grace period are abandoned, not waited for.
@@ -150,209 +190,16 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads the configuration directory into the component's variables. A missing file is a
-/// usage error. The contents are checked with the parser the component uses, and a refusal is
-/// said at once, but not fatal: the component then answers 503 `config_error`, as it would on
-/// a platform whose store holds a bad document, and this host stays faithful to that.
-fn read_config(dir: &Path) -> anyhow::Result<Vec<(&'static str, String)>> {
-    let read = |file: &str| {
-        let path = dir.join(file);
-        std::fs::read_to_string(&path)
-            .map_err(|e| UsageError::new(format!("cannot read {}: {e}", path.display())))
-    };
-    let mut env = Vec::new();
-    for (file, name) in CONFIG_FILES {
-        env.push((name, read(file)?));
-    }
-    let part = |name: &str| {
-        env.iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_bytes())
-    };
-    let checked = EdgeConfig::from_parts(&ConfigParts {
-        events: part("USHER_EVENTS"),
-        pathways: part("USHER_PATHWAYS"),
-        settings: part("USHER_SETTINGS"),
-        ticket_keys: part("USHER_TICKET_KEYS"),
-        session_key: part("USHER_SESSION_KEY"),
-    });
-    if let Err(error) = checked {
-        say(&format!(
-            "usher edge serve: warning: {error}; every request will answer 503 config_error"
-        ));
-    }
-    let (file, name) = HEALTH_FILE;
-    if dir.join(file).exists() {
-        env.push((name, read(file)?));
-    }
-    Ok(env)
-}
-
-/// The compiled component and what every instance gets.
-struct Host {
-    pre: ProxyPre<Instance>,
-    env: Vec<(&'static str, String)>,
-    slots: Arc<Semaphore>,
-}
-
-impl Host {
-    fn new(wasm: &Path, env: Vec<(&'static str, String)>) -> anyhow::Result<Self> {
-        let mut pool = PoolingAllocationConfig::default();
-        // A Rust wasip2 component is one core module plus a few small shim modules with a
-        // table each; the totals leave room for that at every slot.
-        pool.total_component_instances(MAX_INSTANCES)
-            .total_core_instances(MAX_INSTANCES * 8)
-            .total_memories(MAX_INSTANCES * 2)
-            .total_tables(MAX_INSTANCES * 8)
-            .total_stacks(MAX_INSTANCES)
-            .max_memory_size(MAX_MEMORY_BYTES);
-        let mut config = Config::new();
-        config
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .epoch_interruption(true);
-        let engine = Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("configuring wasmtime")?;
-        let component = Component::from_file(&engine, wasm)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("loading the component {}", wasm.display()))
-            .map_err(|e| UsageError::new(format!("{e:#}")))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking WASI")?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking WASI-HTTP")?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(ProxyPre::new)
-            .map_err(|e| UsageError::new(format!("not a wasi:http/proxy component: {e:#}")))?;
-        let ticker = engine.weak();
-        std::thread::spawn(move || {
-            while let Some(engine) = ticker.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        });
-        Ok(Host {
-            pre,
-            env,
-            slots: Arc::new(Semaphore::new(MAX_INSTANCES as usize)),
-        })
-    }
-
-    /// Answers one request with a fresh instance. Never fails: a failure of the component or
-    /// the host is a 500, logged.
-    async fn handle(
-        &self,
-        peer: SocketAddr,
-        request: Request<Incoming>,
-    ) -> Response<HyperOutgoingBody> {
-        match self.run_instance(peer, request).await {
-            Ok(response) => response,
-            Err(error) => {
-                log_error(&format!("{error:#}"));
-                failure(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the edge component failed\n",
-                )
-            }
-        }
-    }
-
-    async fn run_instance(
-        &self,
-        peer: SocketAddr,
-        request: Request<Incoming>,
-    ) -> anyhow::Result<Response<HyperOutgoingBody>> {
-        let request = with_client_ip(request, peer);
-        // The semaphore is never closed, so this only waits.
-        let slot = Arc::clone(&self.slots)
-            .acquire_owned()
-            .await
-            .context("waiting for an instance slot")?;
-        let mut store = Store::new(self.pre.engine(), Instance::new(&self.env));
-        store.epoch_deadline_async_yield_and_update(1);
-        let (sender, receiver) = oneshot::channel();
-        let incoming = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, request)?;
-        let outparam = store.data_mut().http().new_response_outparam(sender)?;
-        let pre = self.pre.clone();
-        // The instance runs in its own task: it goes on streaming the body after the head was
-        // handed back, and keeps its pool slot until it is done.
-        let task = tokio::spawn(async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            let outcome = proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, outparam)
-                .await;
-            drop(slot);
-            outcome
-        });
-        match receiver.await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(code)) => Err(anyhow::anyhow!(
-                "the component answered with error {code:?}"
-            )),
-            // The component returned or trapped without answering: the task says which.
-            Err(_) => Err(match task.await {
-                Ok(Ok(())) => anyhow::anyhow!("the component did not answer"),
-                Ok(Err(error)) => anyhow::Error::from(error).context("the component trapped"),
-                Err(error) => anyhow::Error::from(error).context("the instance task failed"),
-            }),
-        }
-    }
-}
-
-/// One request's store data: WASI (environment, clocks, randomness, stdio) and WASI-HTTP.
-struct Instance {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-}
-
-impl Instance {
-    fn new(env: &[(&'static str, String)]) -> Self {
-        let wasi = WasiCtx::builder()
-            .envs(env)
-            .inherit_stdout()
-            .inherit_stderr()
-            .build();
-        Instance {
-            wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-        }
-    }
-}
-
-impl WasiView for Instance {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for Instance {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            // The default hooks: outgoing requests go to the network as asked.
-            hooks: Default::default(),
-        }
-    }
+/// Where the client's location comes from: request headers a trusted load balancer sets.
+#[derive(Clone, Debug, Default)]
+struct Geo {
+    country: Option<HeaderName>,
+    asn: Option<HeaderName>,
 }
 
 /// Accepts connections until Ctrl-C or SIGTERM, then lets in-flight requests finish (for at
 /// most [`SHUTDOWN_GRACE`]).
-async fn accept(listener: TcpListener, host: Arc<Host>) {
+async fn accept(listener: TcpListener, host: Arc<Host>, geo: Arc<Geo>) {
     let graceful = GracefulShutdown::new();
     let mut stop = std::pin::pin!(shutdown_signal());
     loop {
@@ -369,9 +216,11 @@ async fn accept(listener: TcpListener, host: Arc<Host>) {
             () = &mut stop => break,
         };
         let host = Arc::clone(&host);
+        let geo = Arc::clone(&geo);
         let service = service_fn(move |request| {
             let host = Arc::clone(&host);
-            async move { Ok::<_, Infallible>(host.handle(peer, request).await) }
+            let request = for_component(request, peer, &geo);
+            async move { Ok::<_, Infallible>(host.handle(request).await) }
         });
         let connection = http1::Builder::new()
             .keep_alive(true)
@@ -410,10 +259,14 @@ async fn shutdown_signal() {
     }
 }
 
-/// The request as the component gets it: no client-sent `x-usher-*` header, and the client's
-/// address from the connection.
-fn with_client_ip<B>(mut request: Request<B>, peer: SocketAddr) -> Request<B> {
+/// The request as the component gets it: no client-sent `x-usher-*` header; the client's
+/// address from the connection; its country and ASN from the trusted headers `geo` names, if
+/// any (the component checks their form).
+fn for_component<B>(mut request: Request<B>, peer: SocketAddr, geo: &Geo) -> Request<B> {
     let headers = request.headers_mut();
+    let trusted = |name: &Option<HeaderName>| name.as_ref().and_then(|n| headers.get(n)).cloned();
+    let country = trusted(&geo.country);
+    let asn = trusted(&geo.asn);
     let forged: Vec<HeaderName> = headers
         .keys()
         .filter(|name| name.as_str().starts_with(HOST_HEADER_PREFIX))
@@ -427,6 +280,12 @@ fn with_client_ip<B>(mut request: Request<B>, peer: SocketAddr) -> Request<B> {
     let ip = peer.ip().to_canonical().to_string();
     if let Ok(value) = HeaderValue::from_str(&ip) {
         headers.insert(CLIENT_IP, value);
+    }
+    if let Some(country) = country {
+        headers.insert(COUNTRY, country);
+    }
+    if let Some(asn) = asn {
+        headers.insert(ASN, asn);
     }
     request
 }
@@ -460,21 +319,35 @@ fn say(line: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// An empty directory of its own for a unit test, in the system temp dir.
+    pub(crate) fn scratch_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("usher-unit-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn request(headers: &[(&str, &str)]) -> Request<()> {
+        let mut builder = Request::builder().uri("/healthz");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
 
     #[test]
     fn client_sent_host_headers_are_replaced_by_the_peer_address() {
-        let request = Request::builder()
-            .uri("/healthz")
-            .header("x-usher-client-ip", "203.0.113.66")
-            .header("X-Usher-Country", "ZZ")
-            .header("x-usher-asn", "1")
-            .header("x-other", "kept")
-            .body(())
-            .unwrap();
+        let request = request(&[
+            ("x-usher-client-ip", "203.0.113.66"),
+            ("X-Usher-Country", "ZZ"),
+            ("x-usher-asn", "1"),
+            ("x-other", "kept"),
+        ]);
         let peer: SocketAddr = "[::ffff:198.51.100.7]:50000".parse().unwrap();
-        let request = with_client_ip(request, peer);
+        let request = for_component(request, peer, &Geo::default());
         let headers = request.headers();
         assert_eq!(headers["x-usher-client-ip"], "198.51.100.7");
         assert!(headers.get("x-usher-country").is_none());
@@ -483,10 +356,32 @@ mod tests {
     }
 
     #[test]
-    fn the_variable_names_are_the_components() {
-        let component = include_str!("../../../edge/wasi-http/src/config.rs");
-        for (_, name) in CONFIG_FILES.iter().chain([&HEALTH_FILE]) {
-            assert!(component.contains(&format!("\"{name}\"")), "{name}");
-        }
+    fn geolocation_comes_only_from_the_trusted_headers_named() {
+        let geo = Geo {
+            country: Some(HeaderName::from_static("x-lb-country")),
+            asn: Some(HeaderName::from_static("x-lb-asn")),
+        };
+        let peer: SocketAddr = "198.51.100.7:50000".parse().unwrap();
+        let sent = request(&[
+            ("x-lb-country", "DE"),
+            ("x-lb-asn", "3320"),
+            ("x-usher-country", "ZZ"),
+        ]);
+        let headers = for_component(sent, peer, &geo).headers().clone();
+        assert_eq!(headers["x-usher-country"], "DE");
+        assert_eq!(headers["x-usher-asn"], "3320");
+        // Without the load balancer's header, a client's own claim does not count.
+        let forged = request(&[("x-usher-country", "ZZ")]);
+        let headers = for_component(forged, peer, &geo).headers().clone();
+        assert!(headers.get("x-usher-country").is_none());
+        assert!(headers.get("x-usher-asn").is_none());
+        // And a load balancer header may itself be in the host's namespace.
+        let geo = Geo {
+            country: Some(HeaderName::from_static("x-usher-country")),
+            asn: None,
+        };
+        let sent = request(&[("x-usher-country", "FR")]);
+        let headers = for_component(sent, peer, &geo).headers().clone();
+        assert_eq!(headers["x-usher-country"], "FR");
     }
 }

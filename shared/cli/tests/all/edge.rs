@@ -1,5 +1,6 @@
 //! `usher edge serve`, end to end: the real WASI-HTTP component in the real host, over real
-//! HTTP, in front of a real (tiny) origin on 127.0.0.1.
+//! HTTP, in front of a real (tiny) origin on 127.0.0.1: the viewer flow, the host's asset and
+//! lease stores, its HTTP cache, the health snapshot reload and trusted geolocation headers.
 //!
 //! The component is built by this test (`cargo build -p usher-edge-wasi-http --release
 //! --target wasm32-wasip2`, a no-op when `make test` built it already), or taken from
@@ -38,6 +39,7 @@ fn the_edge_component_serves_viewers_end_to_end() {
     let silent = SilentOrigin::start();
     let config = config_dir(origin.addr, silent.addr);
     let broken = config_dir(origin.addr, silent.addr);
+    let (assets, player_library) = assets_dir();
     let settings = broken.path().join("settings.json");
     let text = std::fs::read_to_string(&settings).unwrap();
     std::fs::write(
@@ -46,8 +48,9 @@ fn the_edge_component_serves_viewers_end_to_end() {
     )
     .unwrap();
     // Both compile the component at once: the machine's cores are shared either way.
-    let misconfigured = Edge::spawn(&wasm, broken.path());
-    let edge = Edge::spawn(&wasm, config.path()).ready();
+    let misconfigured = Edge::spawn(&wasm, broken.path(), &[]);
+    let assets_arg = assets.path().to_str().unwrap();
+    let edge = Edge::spawn(&wasm, config.path(), &["--assets", assets_arg]).ready();
     let misconfigured = misconfigured.ready();
 
     // A configuration the core refuses: every answer is 503, the error is in the log only.
@@ -91,7 +94,7 @@ fn the_edge_component_serves_viewers_end_to_end() {
     // session token, and the steering tag.
     let final_ticket = ticket("final-2026");
     let master = edge.get(
-        &format!("/events/final-2026/master.m3u8?ticket={final_ticket}"),
+        &format!("/events/final-2026/master.m3u8?ticket={final_ticket}&device=tv"),
         &[],
     );
     assert_eq!(master.status, 200, "{}", master.text());
@@ -164,6 +167,26 @@ fn the_edge_component_serves_viewers_end_to_end() {
         Some("session_bad_signature")
     );
 
+    // The player library, from the host's asset store, with the core's headers.
+    let library = edge.get(usher_edge_core::page::HLS_JS_ASSET_PATH, &[]);
+    assert_eq!(library.status, 200, "{}", library.text());
+    assert!(
+        library.body == player_library,
+        "the asset's bytes, unchanged"
+    );
+    assert_eq!(library.header("x-usher-reason"), Some("ok"));
+    assert_eq!(
+        library.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(
+        library.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let unknown = edge.get("/assets/hls.js/0.0.1/hls.light.min.js", &[]);
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.header("x-usher-reason"), Some("not_found"));
+
     // A client cannot claim another address: the host overwrites the header.
     let spoofed = edge.get("/healthz", &[("x-usher-client-ip", "not-an-ip")]);
     assert_eq!(spoofed.status, 200);
@@ -181,10 +204,24 @@ fn the_edge_component_serves_viewers_end_to_end() {
     assert_eq!(slow.header("x-usher-reason"), Some("origin_timeout"));
     assert!(started.elapsed() >= Duration::from_secs(9));
 
-    // The origin goes away: 502.
+    // One ticket, one screen: the host's lease store holds the first screen's lease, so a
+    // second device is refused, and the first device (a page reload) gets its screen back.
+    let second = edge.get(
+        &format!("/events/final-2026/master.m3u8?ticket={final_ticket}&device=phone"),
+        &[],
+    );
+    assert_eq!(second.status, 429, "{}", second.text());
+    assert_eq!(second.header("x-usher-reason"), Some("too_many_streams"));
+    let reload = edge.get(
+        &format!("/events/final-2026/master.m3u8?ticket={final_ticket}&device=tv"),
+        &[],
+    );
+    assert_eq!(reload.status, 200, "{}", reload.text());
+
+    // The origin goes away: a playlist no cache holds is 502.
     origin.stop();
     let down = edge.get(
-        &format!("/events/final-2026/master.m3u8?ticket={final_ticket}"),
+        &format!("/events/final-2026/1080p/index.m3u8?__token__={token}"),
         &[],
     );
     assert_eq!(down.status, 502);
@@ -214,7 +251,11 @@ fn the_edge_component_serves_viewers_end_to_end() {
             "ok",
             "session_bad_signature",
             "ok",
+            "not_found",
+            "ok",
             "origin_timeout",
+            "too_many_streams",
+            "ok",
             "origin_error",
         ],
         "{stderr:#?}"
@@ -224,6 +265,9 @@ fn the_edge_component_serves_viewers_end_to_end() {
     assert_eq!(multivariant["event"], "final-2026");
     assert_eq!(multivariant["pathway"], pathway.as_str());
     assert_eq!(multivariant["status"], 200);
+    assert_eq!(multivariant["lease"], "taken");
+    assert_eq!(access[10]["lease"], "full");
+    assert_eq!(access[11]["lease"], "replaced");
     for line in &stderr {
         assert!(!line.contains(&final_ticket), "a ticket in the log: {line}");
         assert!(
@@ -247,6 +291,252 @@ fn the_edge_component_serves_viewers_end_to_end() {
     assert_eq!(events[0]["source"], "request");
     assert_eq!(events[0]["cmcd"], json!({"br": 3000, "ot": "v"}));
     silent.stop();
+}
+
+#[test]
+fn the_host_cache_serves_repeats_coalesces_misses_and_stands_in_for_a_failed_origin() {
+    let wasm = component();
+    let segment: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    let media = fixture("720p.m3u8");
+    let files = HashMap::from([
+        (
+            "/live/final-2026/master.m3u8".to_owned(),
+            File::new(PLAYLIST, fixture("master.m3u8")).cache_control("max-age=1"),
+        ),
+        (
+            "/live/final-2026/720p/index.m3u8".to_owned(),
+            File::new(PLAYLIST, media.clone()).cache_control("max-age=1"),
+        ),
+        (
+            "/live/final-2026/480p/index.m3u8".to_owned(),
+            File::new(PLAYLIST, media.clone()).cache_control("no-store"),
+        ),
+        (
+            "/live/final-2026/1080p/index.m3u8".to_owned(),
+            File::new(PLAYLIST, media)
+                .cache_control("max-age=30")
+                .delayed(Duration::from_millis(1500)),
+        ),
+        (
+            format!("/live/final-2026/720p/{SEGMENT}"),
+            File::new("video/iso.segment", segment.clone()).cache_control("max-age=60"),
+        ),
+    ]);
+    let origin = Origin::start(files);
+    let silent = SilentOrigin::start();
+    let config = config_dir(origin.addr, silent.addr);
+    // A short stale-if-error window, so "beyond it" comes within the test.
+    let settings = config.path().join("settings.json");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    let text = text.replace("\"stale_if_error_secs\": 30", "\"stale_if_error_secs\": 4");
+    assert!(text.contains("\"stale_if_error_secs\": 4"));
+    std::fs::write(&settings, text).unwrap();
+    let edge = Edge::spawn(&wasm, config.path(), &[]).ready();
+    let live = |rendition: &str| format!("/live/final-2026/{rendition}/index.m3u8");
+
+    let master = edge.get(
+        &format!(
+            "/events/final-2026/master.m3u8?ticket={}",
+            ticket("final-2026")
+        ),
+        &[],
+    );
+    assert_eq!(master.status, 200, "{}", master.text());
+    let token = uris(&master.text())
+        .iter()
+        .find_map(|u| u.split_once("?__token__=").map(|(_, t)| t.to_owned()))
+        .unwrap();
+    let playlist =
+        |rendition: &str| format!("/events/final-2026/{rendition}/index.m3u8?__token__={token}");
+
+    // A repeat within max-age is answered from the cache; after it, from the origin again.
+    let first = edge.get(&playlist("720p"), &[]);
+    let again = edge.get(&playlist("720p"), &[]);
+    assert_eq!((first.status, again.status), (200, 200));
+    assert_eq!(
+        again.text(),
+        first.text(),
+        "the same rewrite of the same copy"
+    );
+    assert_eq!(origin.count(&live("720p")), 1);
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(edge.get(&playlist("720p"), &[]).status, 200);
+    assert_eq!(origin.count(&live("720p")), 2, "max-age=1 has run out");
+
+    // no-store: every request reaches the origin.
+    for _ in 0..2 {
+        assert_eq!(edge.get(&playlist("480p"), &[]).status, 200);
+    }
+    assert_eq!(origin.count(&live("480p")), 2);
+
+    // Segments are cached too, and the viewer sees where an answer came from.
+    let segment_path = format!("/events/final-2026/720p/{SEGMENT}?__token__={token}");
+    let miss = edge.get(&segment_path, &[]);
+    let hit = edge.get(&segment_path, &[]);
+    assert_eq!(
+        (miss.header("x-cache"), hit.header("x-cache")),
+        (Some("MISS"), Some("HIT"))
+    );
+    assert!(hit.body == segment, "the cached segment's bytes, unchanged");
+    assert!(hit.header("age").is_some());
+    assert_eq!(origin.count(&format!("/live/final-2026/720p/{SEGMENT}")), 1);
+
+    // Coalescing: concurrent misses for one playlist make one origin fetch (which takes the
+    // origin 1.5 s, so every viewer arrives while it is under way).
+    let addr = edge.addr;
+    let viewers: Vec<_> = (0..12)
+        .map(|_| {
+            let path = playlist("1080p");
+            std::thread::spawn(move || get(addr, &path, &[]).status)
+        })
+        .collect();
+    for viewer in viewers {
+        assert_eq!(viewer.join().unwrap(), 200);
+    }
+    assert_eq!(origin.count(&live("1080p")), 1, "{:?}", origin.requests());
+
+    // The origin fails. A fresh copy is still served as usual; an expired one stands in for
+    // the origin within the stale-if-error window, and says so; beyond it, 502.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(edge.get(&playlist("720p"), &[]).status, 200);
+    let fetched = Instant::now();
+    assert_eq!(origin.count(&live("720p")), 3);
+    origin.stop();
+    let cached_segment = edge.get(&segment_path, &[]);
+    assert_eq!(cached_segment.status, 200);
+    assert_eq!(cached_segment.header("x-cache"), Some("HIT"));
+    std::thread::sleep(Duration::from_millis(1500).saturating_sub(fetched.elapsed()));
+    let stale = edge.get(&playlist("720p"), &[]);
+    assert_eq!(stale.status, 200, "{}", stale.text());
+    assert_eq!(
+        stale.header("x-usher-reason"),
+        Some("stale_on_origin_error")
+    );
+    assert!(stale.text().starts_with("#EXTM3U"));
+    assert!(
+        fetched.elapsed() < Duration::from_secs(5),
+        "the test ran too slowly to tell"
+    );
+    std::thread::sleep(Duration::from_millis(6500).saturating_sub(fetched.elapsed()));
+    let beyond = edge.get(&playlist("720p"), &[]);
+    assert_eq!(beyond.status, 502, "{}", beyond.text());
+    assert_eq!(beyond.header("x-usher-reason"), Some("origin_error"));
+
+    let (stderr, _) = edge.stop();
+    let stale_line = stderr
+        .iter()
+        .find(|l| l.contains("\"stale_on_origin_error\""))
+        .unwrap_or_else(|| panic!("{stderr:#?}"));
+    assert!(stale_line.contains("stale copy"), "{stale_line}");
+    silent.stop();
+}
+
+#[test]
+fn a_new_health_snapshot_steers_new_viewers_and_geolocation_comes_from_trusted_headers() {
+    let wasm = component();
+    let origin = Origin::start(origin_files(b"segment"));
+    let silent = SilentOrigin::start();
+    let config = config_dir(origin.addr, silent.addr);
+    let health = config.path().join("health.json");
+    // Everybody on cdn-a, except viewers in country XX, who go to cdn-c.
+    write_atomically(&health, &snapshot('0', Some(("country:XX", '2'))));
+    let edge = Edge::spawn(
+        &wasm,
+        config.path(),
+        &["--geo-country-header", "x-lb-country"],
+    )
+    .ready();
+    let screens = std::sync::atomic::AtomicU32::new(0);
+    let pathway = |headers: &[(&str, &str)]| {
+        // A viewer of their own each time: one ticket per screen.
+        let n = screens.fetch_add(1, Ordering::SeqCst);
+        let ticket = ticket_for("final-2026", &format!("viewer-{n}"), 1);
+        let master = edge.get(
+            &format!("/events/final-2026/master.m3u8?ticket={ticket}"),
+            headers,
+        );
+        assert_eq!(master.status, 200, "{}", master.text());
+        steering_pathway(&master.text())
+    };
+    assert_eq!(pathway(&[]), "cdn-a");
+    assert_eq!(pathway(&[("x-lb-country", "XX")]), "cdn-c");
+    // A client's own claim is not the load balancer's.
+    assert_eq!(pathway(&[("x-usher-country", "XX")]), "cdn-a");
+
+    // The controller publishes a new snapshot: everybody to cdn-b, from the next poll on.
+    write_atomically(&health, &snapshot('1', None));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pathway(&[]) != "cdn-b" {
+        assert!(Instant::now() < deadline, "the new snapshot was not used");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(pathway(&[("x-lb-country", "XX")]), "cdn-b");
+
+    let (stderr, _) = edge.stop();
+    assert!(
+        stderr.iter().any(|l| l.contains("health.json changed")),
+        "{stderr:#?}"
+    );
+    assert!(
+        !stderr.iter().any(|l| l.contains("health_error")),
+        "{stderr:#?}"
+    );
+    silent.stop();
+}
+
+/// A health snapshot (docs/health-model.md §8) over the conformance pathways, fresh for ten
+/// minutes: every slot of the global table on the pathway of index `global`, and optionally
+/// one group's table on another.
+fn snapshot(global: char, group: Option<(&str, char)>) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let weights = |on: char| -> Vec<u32> {
+        (0..3)
+            .map(|i| {
+                if char::from(b'0' + i) == on {
+                    10_000
+                } else {
+                    0
+                }
+            })
+            .collect()
+    };
+    let figures = |on: char| -> Vec<Value> {
+        weights(on)
+            .into_iter()
+            .map(|w| json!({"score_permille": 500, "weight_bp": w, "state": "healthy", "reason": "healthy"}))
+            .collect()
+    };
+    let cdns: Vec<Value> = [("cdn-a", 5000), ("cdn-b", 3000), ("cdn-c", 2000)]
+        .into_iter()
+        .zip(figures(global))
+        .map(|((id, static_bp), mut f)| {
+            f["id"] = json!(id);
+            f["static_weight_bp"] = json!(static_bp);
+            f
+        })
+        .collect();
+    let mut doc = json!({
+        "format_version": 1,
+        "seq": now / 1000,
+        "generated_at_ms": now,
+        "expires_at_ms": now + 600_000,
+        "cdns": cdns,
+        "slots": global.to_string().repeat(1000),
+    });
+    if let Some((key, on)) = group {
+        doc["groups"] = json!({ key: {"cdns": figures(on), "slots": on.to_string().repeat(1000)} });
+    }
+    doc.to_string()
+}
+
+/// Replaces a file the way the controller should: a new file renamed over the old one.
+fn write_atomically(path: &Path, text: &str) {
+    let next = path.with_extension("next");
+    std::fs::write(&next, text).unwrap();
+    std::fs::rename(&next, path).unwrap();
 }
 
 /// The component artifact: `USHER_EDGE_WASM`, or a release build for wasm32-wasip2 made here.
@@ -297,24 +587,77 @@ fn component() -> PathBuf {
         .expect("cargo named no .wasm artifact")
 }
 
-/// The origin's files: the conformance playlists and a segment.
-fn origin_files(segment: &[u8]) -> HashMap<String, (&'static str, Vec<u8>)> {
-    let fixture = |name: &str| std::fs::read(format!("{CONFORMANCE}/origin/{name}")).unwrap();
-    let playlist = "application/vnd.apple.mpegurl";
+/// One file of a test origin: what it answers, with which extra headers, after how long.
+#[derive(Clone)]
+struct File {
+    content_type: &'static str,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, &'static str)>,
+    delay: Duration,
+}
+
+impl File {
+    fn new(content_type: &'static str, body: Vec<u8>) -> Self {
+        File {
+            content_type,
+            body,
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    fn cache_control(mut self, value: &'static str) -> Self {
+        self.headers.push(("Cache-Control", value));
+        self
+    }
+
+    fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{CONFORMANCE}/origin/{name}")).unwrap()
+}
+
+/// The origin's files: the conformance playlists and a segment, with no cache headers.
+fn origin_files(segment: &[u8]) -> HashMap<String, File> {
     HashMap::from([
         (
             "/live/final-2026/master.m3u8".to_owned(),
-            (playlist, fixture("master.m3u8")),
+            File::new(PLAYLIST, fixture("master.m3u8")),
         ),
         (
             "/live/final-2026/720p/index.m3u8".to_owned(),
-            (playlist, fixture("720p.m3u8")),
+            File::new(PLAYLIST, fixture("720p.m3u8")),
         ),
         (
             format!("/live/final-2026/720p/{SEGMENT}"),
-            ("video/iso.segment", segment.to_vec()),
+            File::new("video/iso.segment", segment.to_vec()),
         ),
     ])
+}
+
+/// The player library to serve, and its bytes: `make edge-assets`'s directory when
+/// `USHER_EDGE_ASSETS` names it (the real hls.js), else a directory made here with stand-in
+/// bytes at the same asset name.
+fn assets_dir() -> (tempdir::Dir, Vec<u8>) {
+    let dir = tempdir::Dir::new();
+    let name = usher_edge_core::page::HLS_JS_ASSET_PATH
+        .strip_prefix("/assets/")
+        .unwrap();
+    let bytes = match std::env::var_os("USHER_EDGE_ASSETS") {
+        Some(built) => std::fs::read(Path::new(&built).join(name))
+            .expect("USHER_EDGE_ASSETS holds the player library the page asks for"),
+        None => b"/* hls.js stand-in */ export default {};".to_vec(),
+    };
+    let path = dir.path().join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    (dir, bytes)
 }
 
 /// The conformance configuration, with its origins on this machine: `final-2026` on the
@@ -349,22 +692,28 @@ fn config_dir(origin: SocketAddr, silent: SocketAddr) -> tempdir::Dir {
     dir
 }
 
-/// A ticket for `event`, signed with the conformance keyring, valid for an hour.
+/// A ticket for `event`, signed with the conformance keyring, valid for an hour, for one
+/// screen.
 fn ticket(event: &str) -> String {
+    ticket_for(event, "viewer-e2e", 1)
+}
+
+/// A ticket for `event` held by `sub`, for `screens` screens at once.
+fn ticket_for(event: &str, sub: &str, screens: u32) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
     let claims: Claims = serde_json::from_value(json!({
         "iss": "tickets.example",
-        "sub": "viewer-e2e",
+        "sub": sub,
         "aud": ["usher"],
         "jti": "t-e2e",
         "iat": now - 60,
         "exp": now + 3600,
         "ev": event,
         "scope": format!("/events/{event}/*"),
-        "max_streams": 1
+        "max_streams": screens
     }))
     .unwrap();
     let ring = std::fs::read(format!("{CONFORMANCE}/config/ticket-keys.json")).unwrap();
@@ -510,7 +859,7 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 }
 
 /// A minimal HTTP/1.1 origin: serves fixed files, one request per connection, and remembers
-/// the request targets it saw.
+/// the request targets it saw, in order.
 struct Origin {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -519,7 +868,7 @@ struct Origin {
 }
 
 impl Origin {
-    fn start(files: HashMap<String, (&'static str, Vec<u8>)>) -> Self {
+    fn start(files: HashMap<String, File>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -549,6 +898,16 @@ impl Origin {
         self.seen.lock().unwrap().clone()
     }
 
+    /// How many requests for `target` it answered.
+    fn count(&self, target: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| *t == target)
+            .count()
+    }
+
     /// Closes the port: connections to it are refused from now on.
     fn stop(mut self) {
         self.shut();
@@ -571,11 +930,7 @@ impl Drop for Origin {
     }
 }
 
-fn serve_one(
-    stream: TcpStream,
-    files: &HashMap<String, (&'static str, Vec<u8>)>,
-    seen: &Mutex<Vec<String>>,
-) {
+fn serve_one(stream: TcpStream, files: &HashMap<String, File>, seen: &Mutex<Vec<String>>) {
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
@@ -589,17 +944,27 @@ fn serve_one(
     let target = request_line.split(' ').nth(1).unwrap_or("").to_owned();
     seen.lock().unwrap().push(target.clone());
     let mut stream = reader.into_inner();
-    let head = |status: &str, content_type: &str, len: usize| {
-        format!(
+    let head = |status: &str, file: Option<&File>| {
+        let (content_type, len) =
+            file.map_or(("text/plain", 0), |f| (f.content_type, f.body.len()));
+        let mut head = format!(
             "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n\
-             Connection: close\r\n\r\n"
-        )
+             Connection: close\r\n"
+        );
+        for (name, value) in file.map(|f| f.headers.as_slice()).unwrap_or_default() {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        head
     };
     let _ = match files.get(&target) {
-        Some((content_type, body)) => stream
-            .write_all(head("200 OK", content_type, body.len()).as_bytes())
-            .and_then(|()| stream.write_all(body)),
-        None => stream.write_all(head("404 Not Found", "text/plain", 0).as_bytes()),
+        Some(file) => {
+            std::thread::sleep(file.delay);
+            stream
+                .write_all(head("200 OK", Some(file)).as_bytes())
+                .and_then(|()| stream.write_all(&file.body))
+        }
+        None => stream.write_all(head("404 Not Found", None).as_bytes()),
     };
     let _ = stream.shutdown(Shutdown::Both);
 }
@@ -688,12 +1053,13 @@ impl Starting {
 }
 
 impl Edge {
-    fn spawn(wasm: &Path, config: &Path) -> Starting {
+    fn spawn(wasm: &Path, config: &Path, options: &[&str]) -> Starting {
         let mut child = Command::new(env!("CARGO_BIN_EXE_usher"))
             .args(["edge", "serve", "--listen", "127.0.0.1:0", "--wasm"])
             .arg(wasm)
             .arg("--config")
             .arg(config)
+            .args(options)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,0 +1,205 @@
+//! The edge component in wasmtime: compiled once, a fresh instance per request.
+//!
+//! Key decision: the component is compiled once at start-up (seconds in a debug build, whose
+//! Cranelift is unoptimised; far less in a release build) and pre-linked (`ProxyPre`), so the
+//! per-request cost is an instantiation from the pooling allocator plus the component's own
+//! work. Instances live for one request, so each gets the environment current when it starts
+//! (a reloaded health snapshot reaches the next request) and nothing leaks between viewers.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use tokio::sync::{Semaphore, oneshot};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::config::{Environment, Variable};
+use super::outgoing::{Outgoing, Services};
+use super::{failure, log_error};
+use crate::UsageError;
+
+/// Instances alive at once. Each holds a pooled linear memory; a request beyond this waits for
+/// a slot instead of failing, so the pool can never run dry.
+const MAX_INSTANCES: u32 = 256;
+
+/// The largest linear memory an instance may grow to. The component needs a few MiB (a
+/// playlist is at most `playlist.max_bytes`, 16 MiB at the very most).
+const MAX_MEMORY_BYTES: usize = 128 << 20;
+
+/// How often running instances yield their thread (wasmtime epochs), so one long computation
+/// cannot hold a worker thread while other requests wait.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The compiled component and what every instance gets.
+pub(crate) struct Host {
+    pre: ProxyPre<Instance>,
+    env: Arc<Environment>,
+    services: Arc<Services>,
+    slots: Arc<Semaphore>,
+}
+
+impl Host {
+    pub(crate) fn new(
+        wasm: &Path,
+        env: Arc<Environment>,
+        services: Arc<Services>,
+    ) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        // A Rust wasip2 component is one core module plus a few small shim modules with a
+        // table each; the totals leave room for that at every slot.
+        pool.total_component_instances(MAX_INSTANCES)
+            .total_core_instances(MAX_INSTANCES * 8)
+            .total_memories(MAX_INSTANCES * 2)
+            .total_tables(MAX_INSTANCES * 8)
+            .total_stacks(MAX_INSTANCES)
+            .max_memory_size(MAX_MEMORY_BYTES);
+        let mut config = Config::new();
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .epoch_interruption(true);
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("configuring wasmtime")?;
+        let component = Component::from_file(&engine, wasm)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("loading the component {}", wasm.display()))
+            .map_err(|e| UsageError::new(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI-HTTP")?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(ProxyPre::new)
+            .map_err(|e| UsageError::new(format!("not a wasi:http/proxy component: {e:#}")))?;
+        let ticker = engine.weak();
+        std::thread::spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+        Ok(Host {
+            pre,
+            env,
+            services,
+            slots: Arc::new(Semaphore::new(MAX_INSTANCES as usize)),
+        })
+    }
+
+    /// Answers one request, already prepared for the component, with a fresh instance. Never
+    /// fails: a failure of the component or the host is a 500, logged.
+    pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<HyperOutgoingBody> {
+        match self.run_instance(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                log_error(&format!("{error:#}"));
+                failure(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the edge component failed\n",
+                )
+            }
+        }
+    }
+
+    async fn run_instance(
+        &self,
+        request: Request<Incoming>,
+    ) -> anyhow::Result<Response<HyperOutgoingBody>> {
+        // The semaphore is never closed, so this only waits.
+        let slot = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .context("waiting for an instance slot")?;
+        let instance = Instance::new(&self.env.current(), Arc::clone(&self.services));
+        let mut store = Store::new(self.pre.engine(), instance);
+        store.epoch_deadline_async_yield_and_update(1);
+        let (sender, receiver) = oneshot::channel();
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)?;
+        let outparam = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = self.pre.clone();
+        // The instance runs in its own task: it goes on streaming the body after the head was
+        // handed back, and keeps its pool slot until it is done.
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            let outcome = proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, outparam)
+                .await;
+            drop(slot);
+            outcome
+        });
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(anyhow::anyhow!(
+                "the component answered with error {code:?}"
+            )),
+            // The component returned or trapped without answering: the task says which.
+            Err(_) => Err(match task.await {
+                Ok(Ok(())) => anyhow::anyhow!("the component did not answer"),
+                Ok(Err(error)) => anyhow::Error::from(error).context("the component trapped"),
+                Err(error) => anyhow::Error::from(error).context("the instance task failed"),
+            }),
+        }
+    }
+}
+
+/// One request's store data: WASI (environment, clocks, randomness, stdio), WASI-HTTP, and the
+/// hooks that route its outgoing requests to the host's services.
+struct Instance {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    outgoing: Outgoing,
+}
+
+impl Instance {
+    fn new(env: &[Variable], services: Arc<Services>) -> Self {
+        let wasi = WasiCtx::builder()
+            .envs(env)
+            .inherit_stdout()
+            .inherit_stderr()
+            .build();
+        Instance {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outgoing: Outgoing { services },
+        }
+    }
+}
+
+impl WasiView for Instance {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Instance {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
+        }
+    }
+}

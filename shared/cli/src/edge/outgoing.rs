@@ -1,0 +1,186 @@
+//! Where the component's outgoing requests go: the host's own services, or the origin through
+//! the cache.
+//!
+//! The component asks for everything over `wasi:http/outgoing-handler`, because the
+//! `wasi:http/proxy` world has no other way out. This host answers requests to two internal
+//! authorities itself, inside wasmtime-wasi-http's `send_request` hook, without a socket:
+//!
+//! - [`ASSETS_AUTHORITY`]: the static asset store ([`super::assets`]), when `--assets` is given;
+//! - [`STORE_AUTHORITY`]: the lease key-value store ([`super::store`]).
+//!
+//! Every other request goes to [`super::cache`], and from there to the network. The names are
+//! under `.internal`, which ICANN reserves for private use and which never resolves publicly, so
+//! a component pointed at them by mistake on another host fails rather than reaching a stranger.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::assets::Assets;
+use super::cache::Cache;
+use super::store::{self, Store};
+
+/// The authority of the asset store; the component gets `http://{this}/` as `USHER_ASSETS_URL`.
+pub(crate) const ASSETS_AUTHORITY: &str = "assets.usher.internal";
+
+/// The authority of the lease store; the component gets `http://{this}/` as `USHER_STORE_URL`.
+pub(crate) const STORE_AUTHORITY: &str = "store.usher.internal";
+
+/// The services behind the component's outgoing requests, shared by every instance.
+#[derive(Debug)]
+pub(crate) struct Services {
+    pub(crate) assets: Option<Assets>,
+    pub(crate) store: Store,
+    pub(crate) cache: Arc<Cache>,
+}
+
+impl Services {
+    async fn send(
+        &self,
+        request: Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<Response<WasiBody>, Error> {
+        let internal = request
+            .uri()
+            .authority()
+            .map(|a| a.host().to_ascii_lowercase());
+        match internal.as_deref() {
+            Some(ASSETS_AUTHORITY) => Ok(self.asset(request).await),
+            Some(STORE_AUTHORITY) => Ok(self.stored(request).await),
+            _ => self.cache.send(request, options).await,
+        }
+    }
+
+    async fn asset(&self, request: Request<WasiBody>) -> Response<WasiBody> {
+        let Some(assets) = &self.assets else {
+            return answer(StatusCode::NOT_FOUND, None, Bytes::new(), None);
+        };
+        let (parts, _) = request.into_parts();
+        let name = parts.uri.path().trim_start_matches('/');
+        let found = assets.answer(&parts.method, name).await;
+        answer(found.status, None, found.body, Some(found.length))
+    }
+
+    async fn stored(&self, request: Request<WasiBody>) -> Response<WasiBody> {
+        let (parts, body) = request.into_parts();
+        let Some(key) = percent_decoded(parts.uri.path().trim_start_matches('/')) else {
+            return answer(StatusCode::BAD_REQUEST, None, Bytes::new(), None);
+        };
+        let ttl = parts
+            .headers
+            .get(store::TTL_HEADER)
+            .and_then(|v| v.to_str().ok());
+        // One byte over the limit is enough for the store to refuse the value.
+        let body = match Limited::new(body, store::MAX_VALUE_BYTES + 1)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return answer(StatusCode::PAYLOAD_TOO_LARGE, None, Bytes::new(), None),
+        };
+        let found = self
+            .store
+            .answer(&parts.method, &key, ttl, body, Instant::now());
+        let content_type = found.content_type();
+        answer(found.status, content_type, found.body, None)
+    }
+}
+
+/// The hooks of one instance: its outgoing requests go to the shared [`Services`].
+pub(crate) struct Outgoing {
+    pub(crate) services: Arc<Services>,
+}
+
+impl WasiHttpHooks for Outgoing {
+    fn send_request(
+        &mut self,
+        request: Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _request_done: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), Error>> + Send>,
+                    ),
+                    Error,
+                >,
+            > + Send,
+    > {
+        let services = Arc::clone(&self.services);
+        Box::new(async move {
+            let response = services.send(request, options).await?;
+            // Connections are driven by their own tasks (see the cache), so there is nothing
+            // left to wait for here.
+            let done: Box<dyn Future<Output = Result<(), Error>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
+    }
+}
+
+/// An answer from an internal service.
+fn answer(
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: Bytes,
+    length: Option<u64>,
+) -> Response<WasiBody> {
+    let length = length.unwrap_or(body.len() as u64);
+    let mut response = Response::new(
+        Full::new(body)
+            .map_err(|never| -> Error { match never {} })
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    if let Some(content_type) = content_type {
+        headers.insert(CONTENT_TYPE, content_type);
+    }
+    response
+}
+
+/// Decodes `%XX` escapes (RFC 3986 §2.1); `None` for a bad escape or bytes that are not UTF-8.
+fn percent_decoded(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_keys_are_percent_decoded() {
+        assert_eq!(
+            percent_decoded("leases/final-2026/ab%3Acd").as_deref(),
+            Some("leases/final-2026/ab:cd")
+        );
+        assert_eq!(percent_decoded("a%2Fb").as_deref(), Some("a/b"));
+        for bad in ["a%", "a%2", "a%zz", "a%+1", "%ff"] {
+            assert_eq!(percent_decoded(bad), None, "{bad}");
+        }
+    }
+}
