@@ -157,11 +157,13 @@ browser: apt-browser node-deps
 
 # All tests, interop with PyJWT and akamai-edgeauth included. The last line sums every test
 # binary's results, so the run ends on one plain count.
-unit: venv
+# The edge end-to-end test serves the real player library from $(EDGE_ASSETS).
+unit: venv edge-assets
 	@$(call say,cargo test (unit, integration, golden, property, interop, CLI, edge end to end))
 	@mkdir -p target
 	@status=0; \
-	USHER_PYTHON=$(CURDIR)/$(VENV)/bin/python cargo test --locked --workspace 2>&1 | tee $(TEST_LOG) || status=$$?; \
+	USHER_PYTHON=$(CURDIR)/$(VENV)/bin/python USHER_EDGE_ASSETS=$(CURDIR)/$(EDGE_ASSETS) \
+	cargo test --locked --workspace 2>&1 | tee $(TEST_LOG) || status=$$?; \
 	awk '/^test result:/ { p += $$4; f += $$6 } \
 	     /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 	     END { printf "\ntests: %d passed, %d failed\n", p, f }' $(TEST_LOG) $$(test -f $(BROWSER_LOG) && echo $(BROWSER_LOG)); \

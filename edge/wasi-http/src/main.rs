@@ -5,9 +5,10 @@
 //! the core's inputs (the wall clock through `std`, sixteen bytes from `wasi:random`, the
 //! client's address and location from headers the host sets, the configuration from the
 //! environment: [`config`]), calls the core, and carries out its decision ([`handler`]): a
-//! response, an origin request streamed through or fetched and rewritten ([`origin`]), or a
-//! beacon body read. It logs one JSON line per request on stderr and writes QoE events on
-//! stdout ([`log`]).
+//! response, an origin request streamed through or fetched and rewritten ([`origin`]), a
+//! beacon body read, an asset from the host's asset store, or a stream lease checked in the
+//! host's lease store ([`services`]). It logs one JSON line per request on stderr and writes
+//! QoE events on stdout ([`log`]).
 //!
 //! # What the host must do
 //!
@@ -18,16 +19,18 @@
 //!   pass its own).
 //! - Set `x-usher-client-ip` (and, with geolocation, `x-usher-country` and `x-usher-asn`) on
 //!   every request, **after removing any copy the client sent**: the component trusts them.
-//! - Give the component the network for its origin requests (`wasi:http/outgoing-handler`).
+//! - Give the component the network for its origin requests (`wasi:http/outgoing-handler`),
+//!   ideally through an HTTP cache that honours the `Cache-Control: stale-if-error=N` the
+//!   component sends and marks a stale stand-in `x-cache: STALE` ([`origin`]).
+//! - Optionally, offer an asset store and a lease store over HTTP and pass their base URLs as
+//!   `USHER_ASSETS_URL` and `USHER_STORE_URL` (the API is in [`services`]). Without the first,
+//!   assets answer 404 `not_found`; without the second, stream leases fail open.
 //! - Route its stderr to the access log and its stdout to the QoE event stream.
 //!
-//! `usher edge serve` is such a host.
+//! `usher edge serve` is such a host, with all of the above.
 //!
-//! # What it does not do (yet)
-//!
-//! No cache: every playlist and segment request goes to the origin (a host cache is the next
-//! step). No concurrent-stream leases. No static assets: `/assets/…` answers 404 `not_found`
-//! until a WASI-HTTP asset source exists.
+//! What it does not do: cache (that is the host's job), or write lease records after the
+//! response (WASI 0.2 has no such facility: the write runs alongside the playlist fetch).
 //!
 //! Key decision: the component exports `wasi:http/incoming-handler` itself instead of through
 //! `#[wstd::http_server]`, whose generated handler unwraps the result of sending the response

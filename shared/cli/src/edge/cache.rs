@@ -273,7 +273,12 @@ impl Cache {
             && !CacheControl::parse(headers).no_store
     }
 
-    fn lookup<B>(&self, key: &str, request: &Request<B>, asked: &CacheControl) -> Lookup {
+    fn lookup<B>(
+        self: &Arc<Self>,
+        key: &str,
+        request: &Request<B>,
+        asked: &CacheControl,
+    ) -> Lookup {
         let now = now_ms();
         let mut inner = self.lock();
         let mut stale = None;
@@ -286,14 +291,17 @@ impl Cache {
             }
             stale = Some(entry);
         }
-        if let Some((_, filled)) = inner.fills.get(key) {
+        // A fill whose task is gone (its sender dropped) is no fill to wait for.
+        if let Some((_, filled)) = inner.fills.get(key)
+            && filled.has_changed().is_ok()
+        {
             return Lookup::Wait(filled.clone(), stale);
         }
         let id = self.next_fill.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = watch::channel(None);
         inner.fills.insert(key.to_owned(), (id, receiver));
         let guard = FillGuard {
-            cache: None,
+            cache: Arc::clone(self),
             key: key.to_owned(),
             id,
             sender,
@@ -357,8 +365,7 @@ impl Inner {
 /// The right to fetch one key: removes the key's fill from the cache when it is done or
 /// dropped, so waiting requests never wait on a fetch nobody makes.
 struct FillGuard {
-    /// Set once the fill runs (the lookup holds the lock, so it cannot hold the cache's `Arc`).
-    cache: Option<Arc<Cache>>,
+    cache: Arc<Cache>,
     key: String,
     id: u64,
     sender: watch::Sender<Option<Filled>>,
@@ -371,16 +378,15 @@ impl FillGuard {
 }
 
 impl Drop for FillGuard {
+    /// Never dropped under the cache's lock: lookups return their guard.
     fn drop(&mut self) {
-        if let Some(cache) = &self.cache {
-            let mut inner = cache.lock();
-            if inner
-                .fills
-                .get(&self.key)
-                .is_some_and(|(id, _)| *id == self.id)
-            {
-                inner.fills.remove(&self.key);
-            }
+        let mut inner = self.cache.lock();
+        if inner
+            .fills
+            .get(&self.key)
+            .is_some_and(|(id, _)| *id == self.id)
+        {
+            inner.fills.remove(&self.key);
         }
     }
 }
@@ -399,13 +405,12 @@ impl Fill {
     async fn run(self, request: Request<WasiBody>, options: Option<RequestOptions>) {
         let Fill {
             cache,
-            mut guard,
+            guard,
             stale,
             asked,
             conditions,
             head,
         } = self;
-        guard.cache = Some(Arc::clone(&cache));
         let request_headers = request.headers().clone();
         let request_time = now_ms();
         let response = match origin(request, options).await {
