@@ -1,0 +1,326 @@
+//! The configuration as a Worker's bindings carry it, and the health snapshot from KV.
+//!
+//! | binding | kind | holds | required |
+//! |---|---|---|---|
+//! | `USHER_EVENTS` | variable | `events` (JSON) | yes |
+//! | `USHER_PATHWAYS` | variable | `pathways` (JSON) | yes |
+//! | `USHER_SETTINGS` | variable | `settings` (JSON) | yes |
+//! | `USHER_TICKET_KEYS` | secret | `ticket-keys` (JSON keyring) | yes |
+//! | `USHER_SESSION_KEY` | secret | `session-key` (hex) | yes |
+//! | `USHER_HEALTH` | KV namespace | the health snapshot, under the key `snapshot` | no |
+//!
+//! A variable may be a string holding the document or, as wrangler writes a `[vars]` table, a
+//! JSON object: both reach the core as the same bytes of JSON.
+//!
+//! Key decisions:
+//! - The five documents are checked once per isolate and kept for its lifetime. Workers starts
+//!   new isolates for every deployment, and a changed variable or secret is a deployment, so an
+//!   isolate never sees its configuration change.
+//! - The health snapshot is the one part that changes while an isolate lives: the steering
+//!   controller rewrites it every few seconds. It is read from KV at most once per
+//!   [`HEALTH_REFRESH_MS`] per isolate ([`HealthMemo`]), so segment requests, the bulk of the
+//!   traffic, almost never wait for KV, and decoded again only when its bytes changed. The
+//!   consistency window is KV's edge cache (a location sees a new value up to 60 s after it
+//!   was written elsewhere) plus this memo; the core itself ignores a snapshot past its own
+//!   expiry and falls back to the static weights.
+//!
+//! A snapshot that cannot be read or decoded is never an error for the viewer: the core falls
+//! back to the configured static weights, and the access line says why.
+
+use std::rc::Rc;
+
+use usher_edge_core::config::{ConfigError, ConfigParts, EdgeConfig};
+use usher_shared::health::HealthSnapshot;
+
+/// The `events` document.
+pub(crate) const EVENTS: &str = "USHER_EVENTS";
+/// The `pathways` document.
+pub(crate) const PATHWAYS: &str = "USHER_PATHWAYS";
+/// The `settings` document.
+pub(crate) const SETTINGS: &str = "USHER_SETTINGS";
+/// The `ticket-keys` secret.
+pub(crate) const TICKET_KEYS: &str = "USHER_TICKET_KEYS";
+/// The `session-key` secret.
+pub(crate) const SESSION_KEY: &str = "USHER_SESSION_KEY";
+/// The KV namespace the steering controller publishes the health snapshot to.
+pub(crate) const HEALTH_STORE: &str = "USHER_HEALTH";
+/// The snapshot's key in [`HEALTH_STORE`].
+pub(crate) const HEALTH_KEY: &str = "snapshot";
+/// How long an isolate uses the snapshot it read before reading KV again, in milliseconds.
+pub(crate) const HEALTH_REFRESH_MS: u64 = 5_000;
+
+/// Reads and checks the five documents through `lookup` (the Worker's bindings, or a test's
+/// table).
+pub(crate) fn load(lookup: impl Fn(&str) -> Option<String>) -> Result<EdgeConfig, ConfigError> {
+    let events = lookup(EVENTS);
+    let pathways = lookup(PATHWAYS);
+    let settings = lookup(SETTINGS);
+    let ticket_keys = lookup(TICKET_KEYS);
+    let session_key = lookup(SESSION_KEY);
+    EdgeConfig::from_parts(&ConfigParts {
+        events: events.as_deref().map(str::as_bytes),
+        pathways: pathways.as_deref().map(str::as_bytes),
+        settings: settings.as_deref().map(str::as_bytes),
+        ticket_keys: ticket_keys.as_deref().map(str::as_bytes),
+        session_key: session_key.as_deref().map(str::as_bytes),
+    })
+}
+
+/// The health snapshot as this isolate last read it.
+#[derive(Debug, Default)]
+pub(crate) struct HealthMemo {
+    /// When KV was last asked, Unix milliseconds; `None` before the first read.
+    read_at_ms: Option<u64>,
+    /// The bytes last read, to skip decoding an unchanged snapshot.
+    raw: Option<String>,
+    /// The decoded snapshot, shared with the requests in flight.
+    snapshot: Option<Rc<HealthSnapshot>>,
+    /// Why there is no usable snapshot, or why the last read failed.
+    error: Option<String>,
+}
+
+impl HealthMemo {
+    /// Whether KV should be read again at `now_ms`.
+    pub(crate) fn is_due(&self, now_ms: u64) -> bool {
+        self.read_at_ms
+            .is_none_or(|at| now_ms.saturating_sub(at) >= HEALTH_REFRESH_MS)
+    }
+
+    /// Takes in what a read of KV at `now_ms` gave: the value (`None`: no snapshot published),
+    /// or the store's error. A failed read keeps the snapshot in hand: the core judges its age.
+    pub(crate) fn update(&mut self, now_ms: u64, read: Result<Option<String>, String>) {
+        self.read_at_ms = Some(now_ms);
+        match read {
+            Err(error) => self.error = Some(format!("{HEALTH_STORE} unreadable: {error}")),
+            Ok(None) => {
+                self.raw = None;
+                self.snapshot = None;
+                self.error = None;
+            }
+            Ok(Some(raw)) if self.raw.as_ref() == Some(&raw) => {}
+            Ok(Some(raw)) => {
+                // An empty value is how an operator clears the snapshot by hand.
+                let decoded = if raw.trim().is_empty() {
+                    Ok(None)
+                } else {
+                    HealthSnapshot::from_json(raw.as_bytes()).map(Some)
+                };
+                match decoded {
+                    Ok(snapshot) => {
+                        self.snapshot = snapshot.map(Rc::new);
+                        self.error = None;
+                    }
+                    Err(error) => {
+                        self.snapshot = None;
+                        self.error = Some(format!("{HEALTH_STORE} snapshot ignored: {error}"));
+                    }
+                }
+                self.raw = Some(raw);
+            }
+        }
+    }
+
+    /// The snapshot to decide with, if there is one.
+    pub(crate) fn snapshot(&self) -> Option<Rc<HealthSnapshot>> {
+        self.snapshot.clone()
+    }
+
+    /// What the access line says about the snapshot, if anything went wrong.
+    pub(crate) fn error(&self) -> Option<String> {
+        self.error.clone()
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod bindings {
+    //! Reading the configuration and the snapshot from a Worker's `Env`.
+
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::OnceLock;
+
+    use usher_edge_core::config::{ConfigError, EdgeConfig};
+    use usher_shared::health::HealthSnapshot;
+    use worker::Env;
+
+    use super::{HEALTH_KEY, HEALTH_STORE, HealthMemo, load};
+
+    /// This isolate's configuration, read from its bindings on first use.
+    pub(crate) fn current(env: &Env) -> &'static Result<EdgeConfig, ConfigError> {
+        static CURRENT: OnceLock<Result<EdgeConfig, ConfigError>> = OnceLock::new();
+        CURRENT.get_or_init(|| load(|name| text(env, name)))
+    }
+
+    /// A text binding, or a JSON object binding as its JSON text.
+    fn text(env: &Env, name: &str) -> Option<String> {
+        if let Ok(var) = env.var(name) {
+            return Some(var.to_string());
+        }
+        env.object_var::<serde_json::Value>(name)
+            .ok()
+            .map(|value| value.to_string())
+    }
+
+    thread_local! {
+        static HEALTH: RefCell<HealthMemo> = RefCell::new(HealthMemo::default());
+    }
+
+    /// The health snapshot to decide with at `now_ms`, and what went wrong with it, if anything.
+    pub(crate) async fn health(
+        env: &Env,
+        now_ms: u64,
+    ) -> (Option<Rc<HealthSnapshot>>, Option<String>) {
+        if HEALTH.with_borrow(|memo| memo.is_due(now_ms)) {
+            // No borrow is held across the await: other requests of this isolate may run
+            // meanwhile, and read the memo as it was.
+            let read = match env.kv(HEALTH_STORE) {
+                Ok(store) => store
+                    .get(HEALTH_KEY)
+                    .text()
+                    .await
+                    .map_err(|error| error.to_string()),
+                // No namespace bound: no snapshot, the static weights.
+                Err(_) => Ok(None),
+            };
+            HEALTH.with_borrow_mut(|memo| memo.update(now_ms, read));
+        }
+        HEALTH.with_borrow(|memo| (memo.snapshot(), memo.error()))
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) use bindings::{current, health};
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const CONFORMANCE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/tests/conformance/config"
+    );
+
+    fn conformance() -> HashMap<&'static str, String> {
+        let read = |file: &str| std::fs::read_to_string(format!("{CONFORMANCE}/{file}")).unwrap();
+        HashMap::from([
+            (EVENTS, read("events.json")),
+            (PATHWAYS, read("pathways.json")),
+            (SETTINGS, read("settings.json")),
+            (TICKET_KEYS, read("ticket-keys.json")),
+            (SESSION_KEY, read("session-key.txt")),
+        ])
+    }
+
+    /// A health snapshot the core accepts (everybody on the first of the conformance
+    /// pathways), numbered `seq`.
+    fn snapshot_json(seq: u64) -> String {
+        let cdn = |id: &str, static_weight_bp: u16, weight_bp: u16| {
+            serde_json::json!({
+                "id": id, "static_weight_bp": static_weight_bp, "score_permille": 500,
+                "weight_bp": weight_bp, "state": "healthy", "reason": "healthy"
+            })
+        };
+        serde_json::json!({
+            "format_version": 1,
+            "seq": seq,
+            "generated_at_ms": 1_767_225_600_000_u64,
+            "expires_at_ms": 1_767_225_660_000_u64,
+            "cdns": [cdn("cdn-a", 5000, 10_000), cdn("cdn-b", 3000, 0), cdn("cdn-c", 2000, 0)],
+            "slots": "0".repeat(1000),
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn the_conformance_configuration_loads_from_bindings() {
+        let vars = conformance();
+        let config = load(|name| vars.get(name).cloned()).unwrap();
+        assert!(config.event("final-2026").is_some());
+        assert_eq!(config.pathways.len(), 3);
+    }
+
+    #[test]
+    fn a_missing_binding_names_its_document() {
+        for (name, part) in [
+            (EVENTS, "events"),
+            (PATHWAYS, "pathways"),
+            (SETTINGS, "settings"),
+            (TICKET_KEYS, "ticket-keys"),
+            (SESSION_KEY, "session-key"),
+        ] {
+            let mut vars = conformance();
+            vars.remove(name);
+            let error = load(|n| vars.get(n).cloned()).unwrap_err();
+            assert_eq!(error.part, part);
+        }
+    }
+
+    #[test]
+    fn a_bad_document_is_a_config_error_that_does_not_echo_secrets() {
+        let mut vars = conformance();
+        vars.insert(SESSION_KEY, "not-hex-but-secret".to_owned());
+        let error = load(|n| vars.get(n).cloned()).unwrap_err();
+        assert_eq!(error.part, "session-key");
+        assert!(!error.to_string().contains("not-hex-but-secret"), "{error}");
+    }
+
+    #[test]
+    fn kv_is_read_again_only_after_the_refresh_interval() {
+        let mut memo = HealthMemo::default();
+        assert!(memo.is_due(1_000));
+        memo.update(1_000, Ok(None));
+        assert!(!memo.is_due(1_000 + HEALTH_REFRESH_MS - 1));
+        assert!(memo.is_due(1_000 + HEALTH_REFRESH_MS));
+        // A clock that went backwards does not stop reads for good.
+        assert!(!memo.is_due(0));
+    }
+
+    #[test]
+    fn a_published_snapshot_is_decoded_once_and_replaced_when_it_changes() {
+        let mut memo = HealthMemo::default();
+        memo.update(0, Ok(Some(snapshot_json(7))));
+        let first = memo.snapshot().unwrap();
+        assert_eq!(first.seq(), 7);
+        assert!(memo.error().is_none());
+        // The same bytes: the same decoded snapshot, not a new one.
+        memo.update(HEALTH_REFRESH_MS, Ok(Some(snapshot_json(7))));
+        assert!(Rc::ptr_eq(&first, &memo.snapshot().unwrap()));
+        memo.update(2 * HEALTH_REFRESH_MS, Ok(Some(snapshot_json(8))));
+        assert_eq!(memo.snapshot().unwrap().seq(), 8);
+    }
+
+    #[test]
+    fn a_failed_read_keeps_the_snapshot_and_says_why() {
+        let mut memo = HealthMemo::default();
+        memo.update(0, Ok(Some(snapshot_json(7))));
+        memo.update(HEALTH_REFRESH_MS, Err("network lost".to_owned()));
+        assert_eq!(memo.snapshot().unwrap().seq(), 7);
+        assert_eq!(
+            memo.error().as_deref(),
+            Some("USHER_HEALTH unreadable: network lost")
+        );
+    }
+
+    #[test]
+    fn an_undecodable_or_removed_snapshot_means_static_weights() {
+        let mut memo = HealthMemo::default();
+        memo.update(0, Ok(Some(snapshot_json(7))));
+        memo.update(HEALTH_REFRESH_MS, Ok(Some("{not json".to_owned())));
+        assert!(memo.snapshot().is_none());
+        assert!(
+            memo.error()
+                .unwrap()
+                .starts_with("USHER_HEALTH snapshot ignored:")
+        );
+        memo.update(2 * HEALTH_REFRESH_MS, Ok(Some(snapshot_json(7))));
+        assert!(memo.snapshot().is_some());
+        memo.update(3 * HEALTH_REFRESH_MS, Ok(None));
+        assert!(memo.snapshot().is_none());
+        assert!(memo.error().is_none());
+        memo.update(4 * HEALTH_REFRESH_MS, Ok(Some(" \n".to_owned())));
+        assert!(memo.snapshot().is_none());
+        assert!(memo.error().is_none());
+    }
+}
