@@ -19,6 +19,7 @@ CARGO_FUZZ_VERSION := 0.13.1
 TEST_LOG := target/test-output.log
 EDGE_WASM := target/wasm32-wasip2/release/usher-edge-wasi-http.wasm
 EDGE_WASM_LIMIT := 1048576
+FASTLY_WASM := target/wasm32-wasip1/release-fastly/usher-edge-fastly.wasm
 BROWSER_LOG := target/browser-output.log
 BROWSER_DIR := edge/core/tests/browser
 NODE_STAMP := $(BROWSER_DIR)/node_modules/.installed
@@ -128,6 +129,8 @@ clippy:
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 	@$(call say,clippy for the WASI-HTTP edge component on its own target (wasm32-wasip2))
 	cargo clippy --locked -p usher-edge-wasi-http --all-targets --target wasm32-wasip2 -- -D warnings
+	@$(call say,clippy for the Fastly edge module on its own target (wasm32-wasip1))
+	cargo clippy --locked -p usher-edge-fastly --all-targets --target wasm32-wasip1 -- -D warnings
 
 # Crate docs are part of the product: broken intra-doc links fail the build.
 doc:
@@ -137,7 +140,8 @@ doc:
 # shared and the edge core must build, unchanged, for every platform the edge runs on. Then the
 # WASI-HTTP edge component itself, which the end-to-end test in `unit` runs under
 # `usher edge serve` (that test builds it too when run alone; here it is already up to date).
-# No RUSTFLAGS on the component: the test's build must find these exact artifacts fresh.
+# No RUSTFLAGS on the component: the test's build must find these exact artifacts fresh. Then the
+# Fastly edge module, which edge/fastly/README.md runs under Viceroy. Both must stay under 1 MiB.
 wasm-check:
 	@for t in $(WASM_TARGETS); do \
 		$(call say,building usher-shared and usher-edge-core for $$t); \
@@ -148,6 +152,11 @@ wasm-check:
 	@size=$$(stat -c %s $(EDGE_WASM)); gz=$$(gzip -9c $(EDGE_WASM) | wc -c); \
 	echo "$(EDGE_WASM): $$size bytes, $$gz gzipped (limit $(EDGE_WASM_LIMIT))"; \
 	test $$size -le $(EDGE_WASM_LIMIT) || { echo "the edge component is over its size limit"; exit 1; }
+	@$(call say,building the Fastly edge module (wasm32-wasip1, profile release-fastly))
+	cargo build --locked --quiet -p usher-edge-fastly --profile release-fastly --target wasm32-wasip1
+	@size=$$(stat -c %s $(FASTLY_WASM)); gz=$$(gzip -9c $(FASTLY_WASM) | wc -c); \
+	echo "$(FASTLY_WASM): $$size bytes, $$gz gzipped (limit $(EDGE_WASM_LIMIT))"; \
+	test $$size -le $(EDGE_WASM_LIMIT) || { echo "the Fastly edge module is over its size limit"; exit 1; }
 
 # The player page in headless Chromium with hls.js; its counts join the final summary.
 browser: apt-browser node-deps
