@@ -17,7 +17,7 @@
 //! The response goes out before the lease record is written and before the logs are, so
 //! neither a KV write nor a slow log endpoint delays a viewer (a Compute instance keeps running
 //! after its response is handed over: that is Fastly's background work). A failed write is
-//! logged (`store_error`), never fatal. The access line's `duration_ms` ends at the hand-over.
+//! logged (`store_error`), never fatal. The access line's `duration_us` ends at the hand-over.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,7 +34,7 @@ use usher_edge_core::{
 
 use crate::config::ASSET_STORE;
 use crate::convert::{self, ClientFacts};
-use crate::log::{self, Access};
+use crate::log::{self, Access, merged};
 use crate::store::{self, KvError};
 use crate::{origin, playlist};
 
@@ -150,7 +150,7 @@ pub(crate) fn serve() {
         mut store_error,
     } = outcome;
     response.send_to_client();
-    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     if let Some(write) = write
         && let Err(error) = store::write_lease(&write)
     {
@@ -161,7 +161,7 @@ pub(crate) fn serve() {
         fields,
         reason: Some(reason),
         status: status.as_u16(),
-        duration_ms,
+        duration_us,
         cache,
         error,
         health_error,
@@ -402,22 +402,6 @@ fn platform_response(response: Response<Bytes>, head_only: bool) -> fastly::Resp
         out.set_body(body.as_ref());
     }
     out
-}
-
-/// `finish` and `beacon` know only part of the request's facts: what they know wins, the rest
-/// comes from `decide`.
-fn merged(decided: LogFields, then: LogFields) -> LogFields {
-    LogFields {
-        route: if then.route.is_empty() {
-            decided.route
-        } else {
-            then.route
-        },
-        event: then.event.or(decided.event),
-        pathway: then.pathway.or(decided.pathway),
-        cmcd_error: then.cmcd_error.or(decided.cmcd_error),
-        lease: then.lease.or(decided.lease),
-    }
 }
 
 /// Writes the QoE events and the access line to their endpoints. An endpoint the platform

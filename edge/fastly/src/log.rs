@@ -4,12 +4,12 @@
 //! Both are JSON objects, one per log entry:
 //!
 //! - **access** (endpoint `usher_access` unless the Config Store names another): `at` (Unix
-//!   ms), `route`, `event`, `pathway`, `reason`, `status`, `duration_ms` (from the request's
-//!   arrival until its response was handed to Fastly; a streamed body continues after that),
-//!   and when there is one, `cache` (how the playlist cache answered: `hit`, `miss`, `held`,
-//!   `stale`, `bypass`), `lease` (what the request did to its stream lease: the core's word),
-//!   `error` (the configuration error, the origin's failure), `cmcd_error`, `health_error` and
-//!   `store_error` (a lease record that could not be read or written).
+//!   ms), `route`, `event`, `pathway`, `reason`, `status`, `duration_us` (microseconds from the
+//!   request's arrival until its response was handed to Fastly; a streamed body continues after
+//!   that), and when there is one, `cache` (how the playlist cache answered: `hit`, `miss`,
+//!   `held`, `stale`, `bypass`), `lease` (what the request did to its stream lease: the core's
+//!   word), `error` (the configuration error, the origin's failure), `cmcd_error`,
+//!   `health_error` and `store_error` (a lease record that could not be read or written).
 //! - **QoE events** (endpoint `usher_qoe` unless the Config Store names another): the core's
 //!   CMCD events, exactly as the core wrote them, for the steering controller.
 //!
@@ -37,8 +37,8 @@ pub(crate) struct Access<'a> {
     pub(crate) reason: Option<Reason>,
     /// The status sent.
     pub(crate) status: u16,
-    /// Milliseconds from arrival to the response's hand-over.
-    pub(crate) duration_ms: u64,
+    /// Microseconds from arrival to the response's hand-over.
+    pub(crate) duration_us: u64,
     /// How the playlist cache answered, for playlist requests.
     pub(crate) cache: Option<&'static str>,
     /// What went wrong, when something did.
@@ -59,7 +59,7 @@ impl Access<'_> {
         line.insert("pathway".into(), json!(self.fields.pathway));
         line.insert("reason".into(), json!(self.reason.map(Reason::code)));
         line.insert("status".into(), json!(self.status));
-        line.insert("duration_ms".into(), json!(self.duration_ms));
+        line.insert("duration_us".into(), json!(self.duration_us));
         let optional = [
             ("cache", self.cache),
             ("lease", self.fields.lease),
@@ -74,6 +74,22 @@ impl Access<'_> {
             }
         }
         Value::Object(line).to_string()
+    }
+}
+
+/// `finish` and `beacon` know only part of the request's facts: what they know wins, the rest
+/// comes from `decide`.
+pub(crate) fn merged(decided: LogFields, then: LogFields) -> LogFields {
+    LogFields {
+        route: if then.route.is_empty() {
+            decided.route
+        } else {
+            then.route
+        },
+        event: then.event.or(decided.event),
+        pathway: then.pathway.or(decided.pathway),
+        cmcd_error: then.cmcd_error.or(decided.cmcd_error),
+        lease: then.lease.or(decided.lease),
     }
 }
 
@@ -121,7 +137,7 @@ mod tests {
             },
             reason: Some(Reason::Token(Layer::Ticket, token::Reason::Expired)),
             status: 410,
-            duration_ms: 3,
+            duration_us: 3,
             cache: Some("hit"),
             error: None,
             health_error: Some("usher_health/snapshot ignored: bad"),
@@ -134,11 +150,35 @@ mod tests {
             value,
             json!({
                 "at": 1_767_225_600_000_u64, "route": "multivariant", "event": "final-2026",
-                "pathway": "cdn-a", "reason": "ticket_expired", "status": 410, "duration_ms": 3,
+                "pathway": "cdn-a", "reason": "ticket_expired", "status": 410, "duration_us": 3,
                 "cache": "hit", "lease": "taken",
                 "health_error": "usher_health/snapshot ignored: bad"
             })
         );
+    }
+
+    #[test]
+    fn later_facts_win_and_earlier_ones_fill_gaps() {
+        let decided = LogFields {
+            route: "multivariant",
+            event: Some("final-2026".into()),
+            pathway: Some("cdn-a".into()),
+            cmcd_error: Some("bad CMCD".into()),
+            lease: Some("taken"),
+        };
+        let finished = LogFields {
+            route: "multivariant",
+            event: None,
+            pathway: Some("cdn-b".into()),
+            cmcd_error: None,
+            lease: None,
+        };
+        let log = merged(decided.clone(), finished);
+        assert_eq!(log.event.as_deref(), Some("final-2026"));
+        assert_eq!(log.pathway.as_deref(), Some("cdn-b"));
+        assert_eq!(log.cmcd_error.as_deref(), Some("bad CMCD"));
+        assert_eq!(log.lease, Some("taken"));
+        assert_eq!(merged(decided, LogFields::default()).route, "multivariant");
     }
 
     #[test]
