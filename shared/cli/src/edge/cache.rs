@@ -41,8 +41,9 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::{Body, Frame};
 use hyper::header::{
-    AGE, CONNECTION, CONTENT_LENGTH, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE,
-    IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VARY,
+    AGE, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, ETAG, HeaderMap, HeaderName, HeaderValue,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE, VARY,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -263,13 +264,14 @@ impl Cache {
     }
 
     /// Whether this request is one the cache answers: a GET without a range (RFC 9110 §14.2)
-    /// that does not forbid storing, with the cache on.
+    /// or credentials (RFC 9111 §3.5) that does not forbid storing, with the cache on.
     fn handles<B>(&self, request: &Request<B>) -> bool {
         let headers = request.headers();
         self.limits.capacity > 0
             && request.method() == Method::GET
             && !headers.contains_key(RANGE)
             && !headers.contains_key(IF_RANGE)
+            && !headers.contains_key(AUTHORIZATION)
             && !CacheControl::parse(headers).no_store
     }
 
@@ -1035,7 +1037,7 @@ mod tests {
     }
 
     #[test]
-    fn ranges_and_other_methods_bypass_the_cache() {
+    fn ranges_credentials_and_other_methods_bypass_the_cache() {
         runtime().block_on(async {
             let origin = TestOrigin::start().await;
             let cache = cache(1 << 20);
@@ -1049,7 +1051,15 @@ mod tests {
             let mut head = origin.request(target);
             *head.method_mut() = Method::HEAD;
             assert_eq!(source(&cache.send(head, None).await.unwrap()), "BYPASS");
-            assert_eq!(origin.count("/seg"), 2);
+            let mut credentials = origin.request(target);
+            credentials
+                .headers_mut()
+                .insert(AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+            assert_eq!(
+                source(&cache.send(credentials, None).await.unwrap()),
+                "BYPASS"
+            );
+            assert_eq!(origin.count("/seg"), 3);
             assert_eq!(cache.usage().1, 0);
         });
     }

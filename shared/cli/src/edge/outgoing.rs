@@ -18,6 +18,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -30,6 +31,10 @@ pub(crate) const ASSETS_AUTHORITY: &str = "assets.usher.internal";
 
 /// The authority of the lease store; the component gets `http://{this}/` as `USHER_STORE_URL`.
 pub(crate) const STORE_AUTHORITY: &str = "store.usher.internal";
+
+/// The largest request body the component may send: a lease record, with room to spare (the
+/// store refuses values over its own, smaller limit).
+const MAX_REQUEST_BODY_BYTES: usize = 1 << 20;
 
 /// The services behind the component's outgoing requests, shared by every instance.
 #[derive(Debug)]
@@ -45,47 +50,68 @@ impl Services {
         request: Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<Response<WasiBody>, Error> {
-        let internal = request
-            .uri()
-            .authority()
-            .map(|a| a.host().to_ascii_lowercase());
-        match internal.as_deref() {
-            Some(ASSETS_AUTHORITY) => Ok(self.asset(request).await),
-            Some(STORE_AUTHORITY) => Ok(self.stored(request).await),
-            _ => self.cache.send(request, options).await,
-        }
-    }
-
-    async fn asset(&self, request: Request<WasiBody>) -> Response<WasiBody> {
-        let Some(assets) = &self.assets else {
-            return answer(StatusCode::NOT_FOUND, None, Bytes::new(), None);
-        };
-        let (parts, _) = request.into_parts();
-        let name = parts.uri.path().trim_start_matches('/');
-        let found = assets.answer(&parts.method, name).await;
-        answer(found.status, None, found.body, Some(found.length))
-    }
-
-    async fn stored(&self, request: Request<WasiBody>) -> Response<WasiBody> {
+        // The request body is read before anything answers. The component writes it while it
+        // waits for the answer, and an answer that came first would drop the body's receiving
+        // end: the component's write of even an empty body then fails ("connection reset"),
+        // and with it the whole request. One byte over the limit is enough to refuse a body.
         let (parts, body) = request.into_parts();
-        let Some(key) = percent_decoded(parts.uri.path().trim_start_matches('/')) else {
-            return answer(StatusCode::BAD_REQUEST, None, Bytes::new(), None);
-        };
-        let ttl = parts
-            .headers
-            .get(store::TTL_HEADER)
-            .and_then(|v| v.to_str().ok());
-        // One byte over the limit is enough for the store to refuse the value.
-        let body = match Limited::new(body, store::MAX_VALUE_BYTES + 1)
+        let body = match Limited::new(body, MAX_REQUEST_BODY_BYTES + 1)
             .collect()
             .await
         {
             Ok(collected) => collected.to_bytes(),
-            Err(_) => return answer(StatusCode::PAYLOAD_TOO_LARGE, None, Bytes::new(), None),
+            Err(_) => {
+                return Ok(answer(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    None,
+                    Bytes::new(),
+                    None,
+                ));
+            }
         };
+        if body.len() > MAX_REQUEST_BODY_BYTES {
+            return Ok(answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                Bytes::new(),
+                None,
+            ));
+        }
+        let internal = parts.uri.authority().map(|a| a.host().to_ascii_lowercase());
+        match internal.as_deref() {
+            Some(ASSETS_AUTHORITY) => Ok(self.asset(&parts).await),
+            Some(STORE_AUTHORITY) => Ok(self.stored(&parts, body)),
+            _ => {
+                let body = Full::new(body)
+                    .map_err(|never| -> Error { match never {} })
+                    .boxed_unsync();
+                self.cache
+                    .send(Request::from_parts(parts, body), options)
+                    .await
+            }
+        }
+    }
+
+    async fn asset(&self, request: &Parts) -> Response<WasiBody> {
+        let Some(assets) = &self.assets else {
+            return answer(StatusCode::NOT_FOUND, None, Bytes::new(), None);
+        };
+        let name = request.uri.path().trim_start_matches('/');
+        let found = assets.answer(&request.method, name).await;
+        answer(found.status, None, found.body, Some(found.length))
+    }
+
+    fn stored(&self, request: &Parts, body: Bytes) -> Response<WasiBody> {
+        let Some(key) = percent_decoded(request.uri.path().trim_start_matches('/')) else {
+            return answer(StatusCode::BAD_REQUEST, None, Bytes::new(), None);
+        };
+        let ttl = request
+            .headers
+            .get(store::TTL_HEADER)
+            .and_then(|v| v.to_str().ok());
         let found = self
             .store
-            .answer(&parts.method, &key, ttl, body, Instant::now());
+            .answer(&request.method, &key, ttl, body, Instant::now());
         let content_type = found.content_type();
         answer(found.status, content_type, found.body, None)
     }

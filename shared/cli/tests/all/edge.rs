@@ -394,6 +394,17 @@ fn the_host_cache_serves_repeats_coalesces_misses_and_stands_in_for_a_failed_ori
         assert_eq!(viewer.join().unwrap(), 200);
     }
     assert_eq!(origin.count(&live("1080p")), 1, "{:?}", origin.requests());
+    // A burst of viewers on the stored copy: all served at once, none from the origin. (Answers
+    // this fast once raced the component's write of its empty request body.)
+    let burst: Vec<_> = (0..40)
+        .map(|_| {
+            let path = playlist("1080p");
+            std::thread::spawn(move || get(addr, &path, &[]).status)
+        })
+        .collect();
+    let statuses: Vec<u16> = burst.into_iter().map(|v| v.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(origin.count(&live("1080p")), 1);
 
     // The origin fails. A fresh copy is still served as usual; an expired one stands in for
     // the origin within the stale-if-error window, and says so; beyond it, 502.
