@@ -20,6 +20,13 @@ TEST_LOG := target/test-output.log
 EDGE_WASM := target/wasm32-wasip2/release/usher-edge-wasi-http.wasm
 EDGE_WASM_LIMIT := 1048576
 FASTLY_WASM := target/wasm32-wasip1/release-fastly/usher-edge-fastly.wasm
+TOOLS := .tools
+CF_DIR := edge/cloudflare
+CF_BUILD := $(CF_DIR)/build
+CF_NODE_STAMP := $(CF_DIR)/node_modules/.installed
+WORKER_BUILD_VERSION := 0.8.7
+# The wasm-bindgen CLI must be exactly the wasm-bindgen library version in Cargo.lock.
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' Cargo.lock)
 BROWSER_LOG := target/browser-output.log
 BROWSER_DIR := edge/core/tests/browser
 NODE_STAMP := $(BROWSER_DIR)/node_modules/.installed
@@ -31,7 +38,7 @@ HLS_JS_ASSET := $(EDGE_ASSETS)/hls.js/$(HLS_JS_VERSION)/hls.light.min.js
 
 say = printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help run test setup toolchain venv apt-python apt-browser apt-npm node-deps edge-assets fmt clippy doc unit browser wasm-check bench fuzz clean
+.PHONY: help run test setup toolchain venv apt-python apt-browser apt-npm node-deps edge-assets cloudflare-tools cloudflare-worker fmt clippy doc unit browser wasm-check bench fuzz clean
 
 help:
 	@echo "make run    set up, then run the main job (a token and playlist demo until the local live event exists)"
@@ -102,6 +109,38 @@ $(HLS_JS_ASSET): $(ASSETS_STAMP) edge/core/src/page.rs
 	@mkdir -p $(@D)
 	cp $(ASSETS_DIR)/node_modules/hls.js/dist/hls.light.min.js $@
 
+# The Cloudflare Worker's build tools, at pinned versions in $(TOOLS), found there by version
+# and compiled only when missing (each takes minutes): worker-build, and the wasm-bindgen CLI at
+# exactly the library version in Cargo.lock. worker-build would otherwise download wasm-bindgen
+# from GitHub. wasm-bindgen-cli is installed without --locked: its published lockfile pins a
+# webpki-roots release that crates.io does not have, so a locked install cannot resolve.
+cloudflare-tools: toolchain $(CF_NODE_STAMP)
+	@if [ "$$($(TOOLS)/bin/worker-build --version 2>/dev/null)" != "$(WORKER_BUILD_VERSION)" ]; then \
+		$(call say,installing worker-build $(WORKER_BUILD_VERSION) into $(TOOLS) (compiled once: minutes)); \
+		cargo install --locked --quiet --force worker-build --version $(WORKER_BUILD_VERSION) --root $(TOOLS); \
+	fi
+	@if [ "$$($(TOOLS)/bin/wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
+		$(call say,installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) into $(TOOLS) (compiled once: minutes)); \
+		cargo install --quiet --force wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --root $(TOOLS); \
+	fi
+
+# esbuild (worker-build's bundler) and workerd (the local Workers runtime), pinned by
+# edge/cloudflare/package-lock.json.
+$(CF_NODE_STAMP): $(CF_DIR)/package-lock.json | apt-npm
+	@$(call say,installing the Worker's npm tools (esbuild, workerd; pinned))
+	cd $(CF_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The Cloudflare Worker into edge/cloudflare/build/ (index.js, index_bg.wasm): worker-build runs
+# `cargo build --release --target wasm32-unknown-unknown` in this workspace's target/, then
+# wasm-bindgen, then an esbuild bundle. The *_BIN variables point it at the pinned tools, so it
+# downloads nothing; wasm-opt is off (edge/cloudflare/Cargo.toml).
+cloudflare-worker: cloudflare-tools
+	@$(call say,building the Cloudflare Worker (worker-build --release, wasm32-unknown-unknown))
+	cd $(CF_DIR) && WASM_BINDGEN_BIN=$(CURDIR)/$(TOOLS)/bin/wasm-bindgen \
+		ESBUILD_BIN=$(CURDIR)/$(CF_DIR)/node_modules/.bin/esbuild \
+		$(CURDIR)/$(TOOLS)/bin/worker-build --release --locked
+
 venv: $(VENV_STAMP)
 
 $(VENV_STAMP): $(REQUIREMENTS) | apt-python
@@ -131,18 +170,24 @@ clippy:
 	cargo clippy --locked -p usher-edge-wasi-http --all-targets --target wasm32-wasip2 -- -D warnings
 	@$(call say,clippy for the Fastly edge module on its own target (wasm32-wasip1))
 	cargo clippy --locked -p usher-edge-fastly --all-targets --target wasm32-wasip1 -- -D warnings
+	@$(call say,clippy for the Cloudflare Worker on its own target (wasm32-unknown-unknown))
+	cargo clippy --locked -p usher-edge-cloudflare --all-targets --target wasm32-unknown-unknown -- -D warnings
 
 # Crate docs are part of the product: broken intra-doc links fail the build.
 doc:
 	@$(call say,rustdoc with warnings as errors)
 	RUSTDOCFLAGS="-D warnings" cargo doc --locked --quiet --no-deps --workspace --document-private-items
+	@# The Cloudflare Worker's runtime glue exists on wasm32 only.
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked --quiet --no-deps -p usher-edge-cloudflare --document-private-items --target wasm32-unknown-unknown
 
 # shared and the edge core must build, unchanged, for every platform the edge runs on. Then the
 # WASI-HTTP edge component itself, which the end-to-end test in `unit` runs under
 # `usher edge serve` (that test builds it too when run alone; here it is already up to date).
 # No RUSTFLAGS on the component: the test's build must find these exact artifacts fresh. Then the
-# Fastly edge module, which edge/fastly/README.md runs under Viceroy. Both must stay under 1 MiB.
-wasm-check:
+# Fastly edge module, which edge/fastly/README.md runs under Viceroy, and the Cloudflare Worker
+# (cloudflare-worker), which edge/cloudflare/README.md runs under workerd. Each must stay under
+# 1 MiB (the Worker's wasm; its JS glue is printed beside it).
+wasm-check: cloudflare-worker
 	@for t in $(WASM_TARGETS); do \
 		$(call say,building usher-shared and usher-edge-core for $$t); \
 		RUSTFLAGS="-D warnings" cargo build --locked --quiet -p usher-shared -p usher-edge-core --target $$t; \
@@ -157,6 +202,10 @@ wasm-check:
 	@size=$$(stat -c %s $(FASTLY_WASM)); gz=$$(gzip -9c $(FASTLY_WASM) | wc -c); \
 	echo "$(FASTLY_WASM): $$size bytes, $$gz gzipped (limit $(EDGE_WASM_LIMIT))"; \
 	test $$size -le $(EDGE_WASM_LIMIT) || { echo "the Fastly edge module is over its size limit"; exit 1; }
+	@size=$$(stat -c %s $(CF_BUILD)/index_bg.wasm); gz=$$(gzip -9c $(CF_BUILD)/index_bg.wasm | wc -c); \
+	js=$$(stat -c %s $(CF_BUILD)/index.js); jsgz=$$(gzip -9c $(CF_BUILD)/index.js | wc -c); \
+	echo "$(CF_BUILD)/index_bg.wasm: $$size bytes, $$gz gzipped (limit $(EDGE_WASM_LIMIT)); index.js: $$js bytes, $$jsgz gzipped"; \
+	test $$size -le $(EDGE_WASM_LIMIT) || { echo "the Cloudflare Worker is over its size limit"; exit 1; }
 
 # The player page in headless Chromium with hls.js; its counts join the final summary.
 browser: apt-browser node-deps
