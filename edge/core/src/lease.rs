@@ -9,7 +9,7 @@
 //! leaving" signal (a closed lid or a lost network sends nothing), so expiry is the release.
 //!
 //! Sans-IO like the rest of the core: [`decide`](crate::decide) answers
-//! [`Action::Lease`](crate::Action::Lease) with a [`LeaseCheck`] naming the record's key; the
+//! [`Action::Lease`] with a [`LeaseCheck`] naming the record's key; the
 //! adapter reads it and calls [`leased`] with what it found; the decision that comes back
 //! carries the record to write back ([`StoreWrite`]) and the action that was waiting (the
 //! playlist fetch). The store is never read on segment requests, and a media playlist reload

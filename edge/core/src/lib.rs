@@ -32,4 +32,4 @@ pub use decision::{
     Action, AssetResponse, Client, Decision, EdgeInput, Fetched, RewritePlan, Upstream, beacon,
     decide, finish, proxied,
 };
-pub use lease::{LeaseCheck, Stored, StoreWrite, leased};
+pub use lease::{LeaseCheck, StoreWrite, Stored, leased};
