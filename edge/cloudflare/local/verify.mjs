@@ -138,6 +138,24 @@ async function freePort() {
   return port;
 }
 
+// A health snapshot from the steering controller that sends every viewer to the pathway at
+// `index` (0: cdn-a, 1: cdn-b, 2: cdn-c), valid for ten minutes.
+function snapshot(index) {
+  const now = Date.now();
+  const ids = [['cdn-a', 5000], ['cdn-b', 3000], ['cdn-c', 2000]];
+  return JSON.stringify({
+    format_version: 1,
+    seq: Math.floor(now / 1000) + index,
+    generated_at_ms: now,
+    expires_at_ms: now + 600_000,
+    cdns: ids.map(([id, staticWeight], i) => ({
+      id, static_weight_bp: staticWeight, score_permille: 500, weight_bp: i === index ? 10_000 : 0,
+      state: 'healthy', reason: 'healthy',
+    })),
+    slots: String(index).repeat(1000),
+  });
+}
+
 // --- configuration and workerd ----------------------------------------------------------------
 
 function configDir(name, originPort, silentPort, edit = (f, t) => t) {
@@ -192,7 +210,7 @@ async function startWorkerd(config, name) {
       await sleep(100);
     }
   }
-  return { base, lines, readyMs: Date.now() - started, requests: 1 };
+  return { base, lines, readyMs: Date.now() - started, requests: 1, out: join(work, `workerd-${name}`) };
 }
 
 // A one-screen ticket for `event`, held by `sub`, from `usher token mint`.
@@ -224,6 +242,7 @@ async function main() {
   const origin = await startOrigin(streamRoot);
   const silent = await startSilentOrigin();
   const config = configDir('config', origin.port, silent);
+  writeFileSync(join(config, 'health.json'), snapshot(1));
   const broken = configDir('broken', origin.port, silent, (file, text) =>
     file === 'settings.json' ? text.replace('"ttl_secs": 600', '"ttl_secs": 5') : text);
   const edge = await startWorkerd(config, 'edge');
@@ -298,6 +317,20 @@ async function main() {
   check('a second screen of a one-screen ticket is 429 too_many_streams', phone.status === 429 && reasonOf(phone) === 'too_many_streams', `${phone.status} ${reasonOf(phone)}`);
   const reload = await get(edge, `/events/${EVENT}/master.m3u8?ticket=${ticket}&device=tv`);
   check('the first screen reloads its player', reload.status === 200, `${reload.status} ${reasonOf(reload)}`);
+
+  // The health snapshot from the USHER_HEALTH KV namespace steers new viewers: everybody to
+  // cdn-b (static weights would send a viewer there 30 % of the time), then, once the controller
+  // publishes a new one and the isolate's 5 s memo has run out, to cdn-c.
+  const pathwayOf = async (sub) => {
+    const answer = await get(edge, `/events/${EVENT}/master.m3u8?ticket=${mint(keyring, EVENT, sub)}`);
+    return /PATHWAY-ID="([^"]+)"/.exec(answer.text)?.[1];
+  };
+  const steered = [await pathwayOf('viewer-b1'), await pathwayOf('viewer-b2'), await pathwayOf('viewer-b3')];
+  check('the health snapshot in KV steers new viewers', steered.every((p) => p === 'cdn-b') && steering[2] === 'cdn-b', steered.join(' '));
+  writeFileSync(join(edge.out, 'seed', 'USHER_HEALTH', 'snapshot'), snapshot(2));
+  await sleep(5_200);
+  const moved = [await pathwayOf('viewer-c1'), await pathwayOf('viewer-c2'), await pathwayOf('viewer-c3')];
+  check('a newly published snapshot is used within the refresh interval', moved.every((p) => p === 'cdn-c'), moved.join(' '));
 
   // The playlist cache: a fresh copy spares the origin; a stale one stands in when it fails.
   const before = origin.state.requests.length;
