@@ -87,7 +87,8 @@ pub(crate) fn fetch(upstream: &Upstream, cap: usize, now_secs: u64) -> Fetch {
                     notes.extend(insert(
                         transaction,
                         freshness.lifetime,
-                        freshness.age,
+                        // Older than its lifetime is stale all the same.
+                        freshness.age.min(freshness.lifetime),
                         entry,
                         &answer.body,
                     ));
@@ -263,8 +264,9 @@ fn keep_last_good(
     body: &[u8],
 ) -> Option<String> {
     let key = CacheKey::from(cache::key(Slot::LastGood, &upstream.cache_key));
-    let writer = core_cache::insert(key, freshness.lifetime.saturating_add(window))
-        .initial_age(freshness.age)
+    let lifetime = freshness.lifetime.saturating_add(window);
+    let writer = core_cache::insert(key, lifetime)
+        .initial_age(freshness.age.min(lifetime))
         .known_length(u64::try_from(body.len()).unwrap_or(u64::MAX))
         .user_metadata(Bytes::from(entry.encode()))
         .execute();
