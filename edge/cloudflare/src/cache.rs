@@ -48,6 +48,9 @@ pub(crate) enum Storable {
     Yes {
         /// Remaining freshness lifetime, seconds.
         fresh_secs: u64,
+        /// How long it has been stale already, seconds: an `Age` past its lifetime. The
+        /// stale-if-error window counts from when it went stale, not from when it arrived.
+        stale_secs: u64,
         /// Whether a stale copy may be served when the origin fails.
         stale_ok: bool,
     },
@@ -81,6 +84,7 @@ pub(crate) fn storable(headers: &HeaderMap) -> Storable {
         .unwrap_or(0);
     Storable::Yes {
         fresh_secs: lifetime.saturating_sub(age),
+        stale_secs: age.saturating_sub(lifetime),
         stale_ok: ![
             "no-cache",
             "must-revalidate",
@@ -173,13 +177,18 @@ impl Lifetime {
         }
         let Storable::Yes {
             fresh_secs,
+            stale_secs,
             stale_ok,
         } = storable(headers)
         else {
             return None;
         };
-        let stale_secs = if stale_ok { stale_if_error_secs } else { 0 };
-        let keep_secs = fresh_secs.saturating_add(stale_secs);
+        let stale_window = if stale_ok {
+            stale_if_error_secs.saturating_sub(stale_secs)
+        } else {
+            0
+        };
+        let keep_secs = fresh_secs.saturating_add(stale_window);
         (keep_secs > 0).then(|| Lifetime {
             fresh_until_ms: now_ms.saturating_add(fresh_secs.saturating_mul(1000)),
             usable_until_ms: now_ms.saturating_add(keep_secs.saturating_mul(1000)),
@@ -382,6 +391,7 @@ mod tests {
             storable_of(&[("cache-control", "public, max-age=6")]),
             Storable::Yes {
                 fresh_secs: 6,
+                stale_secs: 0,
                 stale_ok: true
             }
         );
@@ -389,6 +399,7 @@ mod tests {
             storable_of(&[("cache-control", "max-age=6"), ("age", "4")]),
             Storable::Yes {
                 fresh_secs: 2,
+                stale_secs: 0,
                 stale_ok: true
             }
         );
@@ -396,6 +407,7 @@ mod tests {
             storable_of(&[("cache-control", "max-age=6"), ("age", "60")]),
             Storable::Yes {
                 fresh_secs: 0,
+                stale_secs: 54,
                 stale_ok: true
             }
         );
@@ -407,6 +419,7 @@ mod tests {
             storable_of(&[("cache-control", "max-age=60, s-maxage=2")]),
             Storable::Yes {
                 fresh_secs: 2,
+                stale_secs: 0,
                 stale_ok: false
             }
         );
@@ -430,6 +443,7 @@ mod tests {
             storable_of(&[("cache-control", "no-cache, max-age=60")]),
             Storable::Yes {
                 fresh_secs: 0,
+                stale_secs: 0,
                 stale_ok: false
             }
         );
@@ -438,6 +452,7 @@ mod tests {
                 storable_of(&[("cache-control", &format!("max-age=3, {directive}"))]),
                 Storable::Yes {
                     fresh_secs: 3,
+                    stale_secs: 0,
                     stale_ok: false
                 }
             );
@@ -453,6 +468,7 @@ mod tests {
             ]),
             Storable::Yes {
                 fresh_secs: 10,
+                stale_secs: 0,
                 stale_ok: true
             }
         );
@@ -460,6 +476,7 @@ mod tests {
             storable_of(&[("date", "Thu, 01 Jan 2026 00:00:00 GMT"), ("expires", "0"),]),
             Storable::Yes {
                 fresh_secs: 0,
+                stale_secs: 0,
                 stale_ok: true
             }
         );
@@ -472,6 +489,7 @@ mod tests {
             ]),
             Storable::Yes {
                 fresh_secs: 1,
+                stale_secs: 0,
                 stale_ok: true
             }
         );
@@ -483,6 +501,7 @@ mod tests {
             storable_of(&[]),
             Storable::Yes {
                 fresh_secs: 0,
+                stale_secs: 0,
                 stale_ok: true
             }
         );
@@ -490,6 +509,7 @@ mod tests {
             storable_of(&[("cache-control", "max-age=soon")]),
             Storable::Yes {
                 fresh_secs: 0,
+                stale_secs: 0,
                 stale_ok: true
             }
         );
@@ -512,6 +532,14 @@ mod tests {
         // No freshness, but a stale window: kept for errors only.
         let errors_only = lifetime(&[], 30).unwrap();
         assert_eq!(errors_only.state(NOW), State::Stale);
+        // Already stale on arrival (an `Age` past `max-age`): the window counts from then.
+        let overdue = lifetime(&[("cache-control", "max-age=2"), ("age", "12")], 30).unwrap();
+        assert_eq!(overdue.fresh_until_ms, NOW);
+        assert_eq!(overdue.usable_until_ms, NOW + 20_000);
+        assert_eq!(
+            lifetime(&[("cache-control", "max-age=2"), ("age", "40")], 30),
+            None
+        );
         // Nothing to keep.
         assert_eq!(lifetime(&[], 0), None);
         assert_eq!(lifetime(&[("cache-control", "no-store")], 30), None);
