@@ -20,7 +20,9 @@ TEST_LOG := target/test-output.log
 EDGE_WASM := target/wasm32-wasip2/release/usher-edge-wasi-http.wasm
 EDGE_WASM_LIMIT := 1048576
 FASTLY_WASM := target/wasm32-wasip1/release-fastly/usher-edge-fastly.wasm
-TOOLS := .tools
+# Cargo-installed tools live where `cargo install` puts them by default, so every checkout on a
+# machine shares one copy; each is found there by version and compiled only when missing.
+TOOLS := $(or $(CARGO_HOME),$(HOME)/.cargo)
 CF_DIR := edge/cloudflare
 CF_BUILD := $(CF_DIR)/build
 CF_NODE_STAMP := $(CF_DIR)/node_modules/.installed
@@ -137,9 +139,9 @@ $(CF_NODE_STAMP): $(CF_DIR)/package-lock.json | apt-npm
 # downloads nothing; wasm-opt is off (edge/cloudflare/Cargo.toml).
 cloudflare-worker: cloudflare-tools
 	@$(call say,building the Cloudflare Worker (worker-build --release, wasm32-unknown-unknown))
-	cd $(CF_DIR) && WASM_BINDGEN_BIN=$(CURDIR)/$(TOOLS)/bin/wasm-bindgen \
+	cd $(CF_DIR) && WASM_BINDGEN_BIN=$(TOOLS)/bin/wasm-bindgen \
 		ESBUILD_BIN=$(CURDIR)/$(CF_DIR)/node_modules/.bin/esbuild \
-		$(CURDIR)/$(TOOLS)/bin/worker-build --release --locked
+		$(TOOLS)/bin/worker-build --release --locked
 
 venv: $(VENV_STAMP)
 
