@@ -22,6 +22,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
+use usher_edge_core::access::AccessLine;
 use usher_edge_core::decision::{LogFields, refuse};
 use usher_edge_core::reason::{REASON_HEADER, Reason};
 use usher_edge_core::{
@@ -33,7 +34,7 @@ use worker::{Context, Date, Env, ResponseBody};
 use crate::cache::{self, Answer, Lifetime, Source};
 use crate::config;
 use crate::convert;
-use crate::log::{self, Access};
+use crate::log;
 use crate::origin;
 use crate::store;
 
@@ -155,16 +156,12 @@ fn unavailable(head: &Request<()>, head_only: bool, error: String) -> Outcome {
 
 /// Writes the access line and hands the response over.
 fn written(outcome: Outcome, at_ms: u64, health_error: Option<&str>) -> worker::Response {
-    Access {
-        at_ms,
-        fields: &outcome.log,
-        reason: outcome.reason,
-        status: outcome.status,
+    log::access(&AccessLine {
         cache: outcome.cache,
         error: outcome.error.as_deref(),
         health_error,
-    }
-    .write();
+        ..AccessLine::new(at_ms, &outcome.log, outcome.reason, outcome.status.as_u16())
+    });
     outcome.response
 }
 
@@ -224,7 +221,7 @@ async fn carry_out(
             let (fetched, source, error) = playlist(ctx, &upstream, &plan).await;
             let finished = finish(&plan, fetched, input);
             let finished = Decision {
-                log: log::merged(log, finished.log),
+                log: log.merged(finished.log),
                 ..finished
             };
             Outcome {
@@ -251,7 +248,7 @@ async fn carry_out(
                 Ok(bytes) => {
                     let answered = beacon(head, &bytes, input);
                     let answered = Decision {
-                        log: log::merged(log, answered.log),
+                        log: log.merged(answered.log),
                         ..answered
                     };
                     Outcome::respond(answered, head_only, None)

@@ -48,6 +48,7 @@ mod config;
 mod convert;
 #[cfg(target_arch = "wasm32")]
 mod handler;
+#[cfg(target_arch = "wasm32")]
 mod log;
 mod origin;
 mod store;

@@ -220,7 +220,51 @@ pub struct EdgeConfig {
     pub session: EdgeAuth,
 }
 
+/// What a platform calls each document of [`ConfigParts`]: an environment variable, a binding,
+/// a store key. The adapter's lookup is asked for these names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocumentNames {
+    /// The `events` document's name.
+    pub events: &'static str,
+    /// The `pathways` document's name.
+    pub pathways: &'static str,
+    /// The `settings` document's name.
+    pub settings: &'static str,
+    /// The `ticket-keys` secret's name.
+    pub ticket_keys: &'static str,
+    /// The `session-key` secret's name.
+    pub session_key: &'static str,
+}
+
 impl EdgeConfig {
+    /// Looks the five documents up by their platform's `names` and checks them
+    /// ([`EdgeConfig::from_parts`]). `lookup` gives a document's bytes, `None` when the
+    /// platform has no such document, or why it could not be read, which is a [`ConfigError`]
+    /// for that part (`could not be read: …`; the lookup's error must not hold secret
+    /// material). Documents are read in the order of [`ConfigParts`], and the first one that
+    /// cannot be read stops the rest.
+    pub fn from_documents<D: AsRef<[u8]>, E: fmt::Display>(
+        names: &DocumentNames,
+        lookup: impl Fn(&'static str) -> Result<Option<D>, E>,
+    ) -> Result<Self, ConfigError> {
+        let read = |part: &'static str, name: &'static str| {
+            lookup(name)
+                .map_err(|error| ConfigError::new(part, format!("could not be read: {error}")))
+        };
+        let events = read("events", names.events)?;
+        let pathways = read("pathways", names.pathways)?;
+        let settings = read("settings", names.settings)?;
+        let ticket_keys = read("ticket-keys", names.ticket_keys)?;
+        let session_key = read("session-key", names.session_key)?;
+        EdgeConfig::from_parts(&ConfigParts {
+            events: events.as_ref().map(AsRef::as_ref),
+            pathways: pathways.as_ref().map(AsRef::as_ref),
+            settings: settings.as_ref().map(AsRef::as_ref),
+            ticket_keys: ticket_keys.as_ref().map(AsRef::as_ref),
+            session_key: session_key.as_ref().map(AsRef::as_ref),
+        })
+    }
+
     /// Parses and checks every part.
     pub fn from_parts(parts: &ConfigParts<'_>) -> Result<Self, ConfigError> {
         let events: EventsDocument = json("events", parts.events)?;
@@ -583,5 +627,71 @@ pub(crate) mod tests {
         let printed = format!("{config:?} {:?}", parts());
         assert!(!printed.contains(SESSION_KEY), "{printed}");
         assert!(!printed.contains("00112233445566778899"), "{printed}");
+    }
+
+    /// Names unlike the part names, as a platform's variables are.
+    const NAMES: DocumentNames = DocumentNames {
+        events: "USHER_EVENTS",
+        pathways: "USHER_PATHWAYS",
+        settings: "USHER_SETTINGS",
+        ticket_keys: "USHER_TICKET_KEYS",
+        session_key: "USHER_SESSION_KEY",
+    };
+
+    fn documents() -> BTreeMap<&'static str, &'static str> {
+        BTreeMap::from([
+            (NAMES.events, EVENTS),
+            (NAMES.pathways, PATHWAYS),
+            (NAMES.settings, SETTINGS),
+            (NAMES.ticket_keys, TICKET_KEYS),
+            (NAMES.session_key, SESSION_KEY),
+        ])
+    }
+
+    #[test]
+    fn documents_are_looked_up_by_their_platform_names() {
+        let docs = documents();
+        let config =
+            EdgeConfig::from_documents(&NAMES, |name| Ok::<_, String>(docs.get(name).copied()))
+                .unwrap();
+        assert!(config.event("final-2026").is_some());
+        assert_eq!(config.pathways.len(), 2);
+        assert_eq!(config.settings.ticket.audience, "usher");
+    }
+
+    #[test]
+    fn a_document_looked_up_and_missing_names_its_part() {
+        for (name, part) in [
+            (NAMES.events, "events"),
+            (NAMES.pathways, "pathways"),
+            (NAMES.settings, "settings"),
+            (NAMES.ticket_keys, "ticket-keys"),
+            (NAMES.session_key, "session-key"),
+        ] {
+            let mut docs = documents();
+            docs.remove(name);
+            let error =
+                EdgeConfig::from_documents(&NAMES, |n| Ok::<_, String>(docs.get(n).copied()))
+                    .unwrap_err();
+            assert_eq!((error.part, error.message.as_str()), (part, "missing"));
+        }
+    }
+
+    #[test]
+    fn a_document_that_cannot_be_read_names_its_part_and_why() {
+        let docs = documents();
+        let error = EdgeConfig::from_documents(&NAMES, |name| {
+            if name == NAMES.events || name == NAMES.pathways || name == NAMES.settings {
+                Ok(docs.get(name).copied())
+            } else {
+                Err("secret store not linked")
+            }
+        })
+        .unwrap_err();
+        assert_eq!(error.part, "ticket-keys");
+        assert_eq!(
+            error.to_string(),
+            "config ticket-keys: could not be read: secret store not linked"
+        );
     }
 }

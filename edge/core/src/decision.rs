@@ -182,6 +182,26 @@ pub struct LogFields {
     pub lease: Option<&'static str>,
 }
 
+impl LogFields {
+    /// These facts (what `decide` knew) brought up to date with `then`, the facts of a later
+    /// step (`finish`, `beacon`, which know only part of the request): what `then` knows wins,
+    /// the rest comes from `self`. An empty `route` in `then` means it does not know it.
+    #[must_use]
+    pub fn merged(self, then: LogFields) -> LogFields {
+        LogFields {
+            route: if then.route.is_empty() {
+                self.route
+            } else {
+                then.route
+            },
+            event: then.event.or(self.event),
+            pathway: then.pathway.or(self.pathway),
+            cmcd_error: then.cmcd_error.or(self.cmcd_error),
+            lease: then.lease.or(self.lease),
+        }
+    }
+}
+
 /// The core's answer to a request.
 #[derive(Debug)]
 pub struct Decision {
@@ -1140,4 +1160,33 @@ pub fn with_etag(mut response: Response<Bytes>, etag: &str) -> Response<Bytes> {
         response.headers_mut().insert(ETAG, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_log_facts_win_and_earlier_ones_fill_gaps() {
+        let decided = LogFields {
+            route: "multivariant",
+            event: Some("final-2026".into()),
+            pathway: Some("cdn-a".into()),
+            cmcd_error: Some("bad CMCD".into()),
+            lease: None,
+        };
+        let finished = LogFields {
+            route: "multivariant",
+            event: None,
+            pathway: Some("cdn-b".into()),
+            cmcd_error: None,
+            lease: Some("taken"),
+        };
+        let log = decided.clone().merged(finished);
+        assert_eq!(log.event.as_deref(), Some("final-2026"));
+        assert_eq!(log.pathway.as_deref(), Some("cdn-b"));
+        assert_eq!(log.cmcd_error.as_deref(), Some("bad CMCD"));
+        assert_eq!(log.lease, Some("taken"));
+        assert_eq!(decided.merged(LogFields::default()).route, "multivariant");
+    }
 }

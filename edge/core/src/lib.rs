@@ -10,7 +10,7 @@
 //! here, natively, without a server.
 //!
 //! What this crate does not do: any I/O. It never reads a clock, a store, the network or the
-//! environment; it never logs (it returns the facts a log line needs) and it never holds a
+//! environment; it never writes a log (it builds the lines, [`access`], and the adapter writes them) and it never holds a
 //! segment body (segments are streamed by the adapter from the origin).
 //!
 //! The key design decision is the split of each request into *decide* and *finish*: `decide`
@@ -18,6 +18,7 @@
 //! pass-through), and otherwise says what to fetch; `finish` turns the origin's playlist into the
 //! viewer's. Platform types stop at the adapter's boundary; `http` 1.x types are the vocabulary.
 
+pub mod access;
 pub mod cmcd;
 pub mod config;
 pub mod credential;

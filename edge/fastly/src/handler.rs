@@ -25,6 +25,7 @@ use bytes::Bytes;
 use fastly::log::Endpoint;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
+use usher_edge_core::access::AccessLine;
 use usher_edge_core::decision::{LogFields, refuse};
 use usher_edge_core::reason::{REASON_HEADER, Reason};
 use usher_edge_core::{
@@ -34,7 +35,7 @@ use usher_edge_core::{
 
 use crate::config::ASSET_STORE;
 use crate::convert::{self, ClientFacts};
-use crate::log::{self, Access, merged};
+use crate::log;
 use crate::store::{self, KvError};
 use crate::{origin, playlist};
 
@@ -156,16 +157,13 @@ pub(crate) fn serve() {
     {
         store_error = Some(format!("writing the lease record: {error}"));
     }
-    let access = Access {
-        at_ms,
-        fields,
-        reason: Some(reason),
-        status: status.as_u16(),
-        duration_us,
+    let access = AccessLine {
+        duration_us: Some(duration_us),
         cache,
-        error,
+        error: error.as_deref(),
         health_error,
-        store_error,
+        store_error: store_error.as_deref(),
+        ..AccessLine::new(at_ms, &fields, reason, status.as_u16())
     };
     write_logs(&events, &access.render());
 }
@@ -244,7 +242,7 @@ fn carry_out(
             let fetch = playlist::fetch(&upstream, cap, input.now_ms / 1000);
             let finished = finish(&plan, fetch.fetched, input);
             let finished = Decision {
-                log: merged(log, finished.log),
+                log: log.merged(finished.log),
                 ..finished
             };
             Outcome {
@@ -266,7 +264,7 @@ fn carry_out(
                 Ok(bytes) => {
                     let answered = beacon(request, &bytes, input);
                     let answered = Decision {
-                        log: merged(log, answered.log),
+                        log: log.merged(answered.log),
                         ..answered
                     };
                     Outcome::respond(answered, head_only, None, events)

@@ -27,6 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
+use usher_edge_core::access::AccessLine;
 use usher_edge_core::decision::{LogFields, refuse};
 use usher_edge_core::reason::{REASON_HEADER, Reason};
 use usher_edge_core::{
@@ -36,7 +37,7 @@ use wstd::http::Body;
 
 use crate::config;
 use crate::convert;
-use crate::log::{self, Access};
+use crate::log;
 use crate::origin;
 use crate::services;
 
@@ -125,15 +126,11 @@ pub(crate) async fn handle(request: Request<Body>) -> Response<Body> {
             )
         }
     };
-    Access {
-        at_ms,
-        fields: &outcome.log,
-        reason: outcome.reason,
-        status: outcome.status,
+    log::access(&AccessLine {
         error: outcome.error.as_deref(),
         health_error,
-    }
-    .write();
+        ..AccessLine::new(at_ms, &outcome.log, outcome.reason, outcome.status.as_u16())
+    });
     outcome.response
 }
 
@@ -271,7 +268,7 @@ async fn carry_out(
             };
             let finished = finish(&plan, fetched, input);
             let finished = Decision {
-                log: merged(log, finished.log),
+                log: log.merged(finished.log),
                 ..finished
             };
             Outcome::respond(finished, head_only, error)
@@ -285,7 +282,7 @@ async fn carry_out(
                 Ok(bytes) => {
                     let answered = beacon(request, &bytes, input);
                     let answered = Decision {
-                        log: merged(log, answered.log),
+                        log: log.merged(answered.log),
                         ..answered
                     };
                     Outcome::respond(answered, head_only, None)
@@ -348,22 +345,6 @@ pub(crate) fn refusal(reason: Reason) -> Response<Bytes> {
     }
 }
 
-/// `finish` and `beacon` know only part of the request's facts: what they know wins, the rest
-/// comes from `decide`.
-fn merged(decided: LogFields, then: LogFields) -> LogFields {
-    LogFields {
-        route: if then.route.is_empty() {
-            decided.route
-        } else {
-            then.route
-        },
-        event: then.event.or(decided.event),
-        pathway: then.pathway.or(decided.pathway),
-        cmcd_error: then.cmcd_error.or(decided.cmcd_error),
-        lease: then.lease.or(decided.lease),
-    }
-}
-
 /// The wall clock, Unix milliseconds (`wasi:clocks/wall-clock` under `std`).
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -381,30 +362,6 @@ fn entropy() -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn later_facts_win_and_earlier_ones_fill_gaps() {
-        let decided = LogFields {
-            route: "multivariant",
-            event: Some("final-2026".into()),
-            pathway: Some("cdn-a".into()),
-            cmcd_error: Some("bad CMCD".into()),
-            lease: Some("taken"),
-        };
-        let finished = LogFields {
-            route: "multivariant",
-            event: None,
-            pathway: Some("cdn-b".into()),
-            cmcd_error: None,
-            lease: None,
-        };
-        let log = merged(decided.clone(), finished);
-        assert_eq!(log.event.as_deref(), Some("final-2026"));
-        assert_eq!(log.pathway.as_deref(), Some("cdn-b"));
-        assert_eq!(log.cmcd_error.as_deref(), Some("bad CMCD"));
-        assert_eq!(log.lease, Some("taken"));
-        assert_eq!(merged(decided, LogFields::default()).route, "multivariant");
-    }
 
     #[test]
     fn an_oversized_body_is_413_with_the_bad_request_reason() {

@@ -44,6 +44,7 @@ mod log;
 mod origin;
 mod services;
 
+use usher_edge_core::access::AccessLine;
 use usher_edge_core::decision::LogFields;
 use usher_edge_core::reason::Reason;
 use wasip2::exports::http::incoming_handler::Guest;
@@ -75,15 +76,16 @@ wasip2::http::proxy::export!(Edge with_types_in wasip2);
 /// `Content-Length`): 400 `bad_request`, logged like any other refusal.
 fn unreadable(error: &wstd::http::Error) -> http::Response<wstd::http::Body> {
     let response = handler::refusal(Reason::BadRequest);
-    log::Access {
-        at_ms: handler::now_ms(),
-        fields: &LogFields::default(),
-        reason: Reason::BadRequest,
-        status: response.status(),
+    let fields = LogFields::default();
+    log::access(&AccessLine {
         error: Some(&format!("unreadable request: {error:#}")),
-        health_error: None,
-    }
-    .write();
+        ..AccessLine::new(
+            handler::now_ms(),
+            &fields,
+            Reason::BadRequest,
+            response.status().as_u16(),
+        )
+    });
     convert::response(response, false)
 }
 
