@@ -178,7 +178,7 @@ pub struct LogFields {
     /// never stops its playback, so this is logged, not refused.
     pub cmcd_error: Option<String>,
     /// What happened to the session's stream lease (`taken`, `renewed`, `held`, `replaced`,
-    /// `full`, `store_unavailable`), when the request touched one.
+    /// `reset`, `full`, `store_unavailable`), when the request touched one.
     pub lease: Option<&'static str>,
 }
 
