@@ -13,39 +13,13 @@
 //!
 //! Non-goal: bodies. Response bodies stay JavaScript streams end to end (see `origin`).
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
-use usher_edge_core::Client;
+use usher_edge_core::{Client, forwarding};
 
 /// The header in which Cloudflare gives the client's address. Cloudflare sets it on every
 /// request and replaces any copy the client sent, so it can be trusted as is.
 pub(crate) const CLIENT_IP: &str = "cf-connecting-ip";
-
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `host`: a
-/// proxy must not pass them on.
-const HOP_BY_HOP: [HeaderName; 10] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::HOST,
-];
-
-/// Viewer request headers passed to the origin on a proxied request: the ones that make range
-/// requests and revalidation work. Nothing else crosses: cookies may hold the viewer's ticket,
-/// and the origin has no use for who the viewer is.
-const FORWARDED: [HeaderName; 5] = [
-    header::RANGE,
-    header::IF_RANGE,
-    header::IF_NONE_MATCH,
-    header::IF_MODIFIED_SINCE,
-    header::ACCEPT_ENCODING,
-];
 
 /// A request the core cannot be given: the runtime accepted it, `http` cannot represent it.
 #[derive(Debug, PartialEq, Eq)]
@@ -98,35 +72,12 @@ pub(crate) fn client<'a>(
     }
 }
 
-/// The viewer's headers that go to the origin with a proxied request.
-pub(crate) fn forwarded(viewer: &HeaderMap) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for name in &FORWARDED {
-        for value in viewer.get_all(name) {
-            headers.append(name, value.clone());
-        }
-    }
-    headers
-}
-
 /// The origin's response headers as the viewer gets them: connection-level headers removed
 /// (including any that `Connection` names), and the core's headers (the reason code, CORS) set
 /// over the origin's.
 pub(crate) fn proxied(origin: &HeaderMap, added: &HeaderMap) -> HeaderMap {
-    let named: Vec<HeaderName> = origin
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
     let mut headers = origin.clone();
-    for name in HOP_BY_HOP.iter().chain(&named) {
-        headers.remove(name);
-    }
-    for (name, value) in added {
-        headers.insert(name, value.clone());
-    }
+    forwarding::response_headers(&mut headers, added);
     headers
 }
 
@@ -192,6 +143,8 @@ pub(crate) use runtime::{builder, map, pairs, response};
 
 #[cfg(test)]
 mod tests {
+    use http::header;
+
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -251,26 +204,6 @@ mod tests {
         assert_eq!(tor.country, Some("T1"));
         let junk = super::client(Some("not an address"), Some("Germany"), Some(0));
         assert_eq!((junk.ip, junk.country, junk.asn), (None, None, None));
-    }
-
-    #[test]
-    fn only_range_and_revalidation_headers_reach_the_origin() {
-        let mut viewer = HeaderMap::new();
-        viewer.insert(header::RANGE, HeaderValue::from_static("bytes=0-99"));
-        viewer.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"v1\""));
-        viewer.insert(
-            header::COOKIE,
-            HeaderValue::from_static("usher_ticket=secret"),
-        );
-        viewer.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer secret"),
-        );
-        viewer.insert(CLIENT_IP, HeaderValue::from_static("198.51.100.7"));
-        let sent = forwarded(&viewer);
-        assert_eq!(sent.len(), 2);
-        assert_eq!(sent["range"], "bytes=0-99");
-        assert_eq!(sent["if-none-match"], "\"v1\"");
     }
 
     #[test]

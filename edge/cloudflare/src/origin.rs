@@ -71,7 +71,7 @@ mod fetch {
     use bytes::{Bytes, BytesMut};
     use futures_util::StreamExt as _;
     use http::{HeaderMap, Method, StatusCode};
-    use usher_edge_core::Upstream;
+    use usher_edge_core::{Upstream, forwarding};
     use worker::{
         AbortController, ByteStream, CfProperties, Delay, Fetch, Request, RequestInit, Response,
     };
@@ -108,7 +108,7 @@ mod fetch {
             worker::Method::Get
         });
         let headers = worker::Headers::new();
-        for (name, value) in &convert::forwarded(viewer) {
+        for (name, value) in &forwarding::request_headers(viewer) {
             if let Ok(value) = value.to_str() {
                 let _ = headers.append(name.as_str(), value);
             }

@@ -23,6 +23,7 @@ pub mod cmcd;
 pub mod config;
 pub mod credential;
 pub mod decision;
+pub mod forwarding;
 pub mod lease;
 pub mod page;
 pub mod reason;

@@ -12,19 +12,8 @@ use std::io::Read;
 use std::net::IpAddr;
 
 use http::Request;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use usher_edge_core::Client;
-
-/// Viewer request headers passed to the origin on a proxied request: the ones that make range
-/// requests and revalidation work, as on every Usher adapter. Nothing else crosses: cookies may
-/// hold the viewer's ticket, and the origin has no use for who the viewer is.
-const FORWARDED: [HeaderName; 5] = [
-    header::RANGE,
-    header::IF_RANGE,
-    header::IF_NONE_MATCH,
-    header::IF_MODIFIED_SINCE,
-    header::ACCEPT_ENCODING,
-];
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use usher_edge_core::{Client, forwarding};
 
 /// The request head the core decides on, from the method, the absolute URL and the headers of
 /// Fastly's client request. `None` when `http` cannot represent them (a method token or URL it
@@ -77,7 +66,7 @@ impl ClientFacts {
 
 /// The viewer's headers that go to the origin with a proxied request.
 pub(crate) fn forwarded(viewer: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
-    FORWARDED
+    forwarding::FORWARDED
         .iter()
         .flat_map(move |name| viewer.get_all(name).iter().map(move |value| (name, value)))
 }
@@ -97,6 +86,8 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use http::Method;
+
+    use http::header;
 
     use super::*;
 

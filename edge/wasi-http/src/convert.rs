@@ -9,9 +9,9 @@
 //! Non-goal: reading a whole body without a bound. Every body read here has a cap.
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName};
+use http::header::HeaderMap;
 use http::{Request, Response};
-use usher_edge_core::Client;
+use usher_edge_core::{Client, forwarding};
 use wstd::http::Body;
 use wstd::http::body::HttpBody;
 use wstd::http::body::util::BodyExt as _;
@@ -25,32 +25,6 @@ pub(crate) const CLIENT_IP: &str = "x-usher-client-ip";
 pub(crate) const COUNTRY: &str = "x-usher-country";
 /// The client's autonomous system number, from the host's geolocation.
 pub(crate) const ASN: &str = "x-usher-asn";
-
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `host`: a
-/// proxy must not pass them on, and WASI-HTTP hosts refuse them in a guest's response.
-const HOP_BY_HOP: [HeaderName; 10] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::HOST,
-];
-
-/// Viewer request headers passed to the origin on a proxied request: the ones that make range
-/// requests and revalidation work. Nothing else crosses: cookies may hold the viewer's ticket,
-/// and the origin has no use for who the viewer is.
-const FORWARDED: [HeaderName; 5] = [
-    header::RANGE,
-    header::IF_RANGE,
-    header::IF_NONE_MATCH,
-    header::IF_MODIFIED_SINCE,
-    header::ACCEPT_ENCODING,
-];
 
 /// Splits a platform request into the head the core decides on and the body, which only the
 /// beacon endpoint reads.
@@ -84,37 +58,8 @@ pub(crate) fn response(response: Response<Bytes>, head_only: bool) -> Response<B
 /// streamed, never held), connection-level headers removed, and the core's headers (the reason
 /// code, CORS) set over the origin's.
 pub(crate) fn proxied(mut response: Response<Body>, added: &HeaderMap) -> Response<Body> {
-    let headers = response.headers_mut();
-    strip_hop_by_hop(headers);
-    for (name, value) in added {
-        headers.insert(name, value.clone());
-    }
+    forwarding::response_headers(response.headers_mut(), added);
     response
-}
-
-/// The viewer's headers that go to the origin with a proxied request.
-pub(crate) fn forwarded(viewer: &HeaderMap) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for name in &FORWARDED {
-        for value in viewer.get_all(name) {
-            headers.append(name, value.clone());
-        }
-    }
-    headers
-}
-
-/// Removes the hop-by-hop headers, including any that `Connection` names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in HOP_BY_HOP.iter().chain(&named) {
-        headers.remove(name);
-    }
 }
 
 /// Reads `body` until it ends or `cap` bytes are in hand, whichever comes first; the rest is
@@ -145,7 +90,7 @@ mod tests {
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
-    use http::{HeaderValue, StatusCode};
+    use http::{HeaderValue, StatusCode, header};
     use wstd::http::body::Frame;
     use wstd::http::body::util::Full;
 
@@ -221,24 +166,6 @@ mod tests {
         assert!(headers.get(header::TRANSFER_ENCODING).is_none());
         assert_eq!(headers["content-type"], "video/mp4");
         assert_eq!(headers["x-usher-reason"], "ok");
-    }
-
-    #[test]
-    fn only_range_and_revalidation_headers_reach_the_origin() {
-        let mut viewer = HeaderMap::new();
-        viewer.insert(header::RANGE, HeaderValue::from_static("bytes=0-99"));
-        viewer.insert(
-            header::COOKIE,
-            HeaderValue::from_static("usher_ticket=secret"),
-        );
-        viewer.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer secret"),
-        );
-        viewer.insert(CLIENT_IP, HeaderValue::from_static("198.51.100.7"));
-        let sent = forwarded(&viewer);
-        assert_eq!(sent.len(), 1);
-        assert_eq!(sent["range"], "bytes=0-99");
     }
 
     #[test]

@@ -22,8 +22,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::CACHE_CONTROL;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use usher_edge_core::Upstream;
 use usher_edge_core::reason::Reason;
+use usher_edge_core::{Upstream, forwarding};
 use wstd::http::{Body, Client, ErrorCode, Request, Response};
 
 use crate::convert;
@@ -94,7 +94,7 @@ pub(crate) async fn proxy(
     viewer: &HeaderMap,
 ) -> Result<Response<Body>, OriginError> {
     let mut request = request(upstream.method.clone(), &upstream.url, Body::empty())?;
-    *request.headers_mut() = convert::forwarded(viewer);
+    *request.headers_mut() = forwarding::request_headers(viewer);
     allow_stale(&mut request, upstream);
     send(request, ORIGIN).await
 }
