@@ -19,8 +19,6 @@
 
 use std::time::Duration;
 
-use usher_edge_core::reason::Reason;
-
 /// How long to wait for the response head of a proxied resource. Longer than a plain request
 /// needs, because an LL-HLS blocking request (rfc8216bis §6.2.5.2) is held by the origin until
 /// the part exists.
@@ -30,24 +28,8 @@ pub(crate) const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// reload is held up to about three part durations, and a playlist is a few kilobytes.
 pub(crate) const PLAYLIST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why the origin gave no usable answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// It did not answer in time.
-    Timeout,
-    /// It could not be reached, or broke the exchange.
-    Unreachable,
-}
-
-impl Failure {
-    /// The reason the viewer is told.
-    pub(crate) fn reason(self) -> Reason {
-        match self {
-            Failure::Timeout => Reason::OriginTimeout,
-            Failure::Unreachable => Reason::OriginError,
-        }
-    }
-}
+/// Why the origin gave no usable answer; the core says what the viewer is told.
+pub(crate) use usher_edge_core::OriginFailure as Failure;
 
 /// A failed origin request: its kind, and what the runtime said, for the log.
 #[derive(Debug)]
@@ -184,7 +166,7 @@ mod fetch {
     fn answer(failure: Failure) -> Answer {
         match failure {
             Failure::Timeout => Answer::Timeout,
-            Failure::Unreachable => Answer::Unreachable,
+            Failure::Unreachable | Failure::Unconfigured => Answer::Unreachable,
         }
     }
 
@@ -223,14 +205,3 @@ mod fetch {
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use fetch::{playlist, proxy, read_up_to, within};
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failures_map_to_the_cores_reasons() {
-        assert_eq!(Failure::Timeout.reason(), Reason::OriginTimeout);
-        assert_eq!(Failure::Unreachable.reason(), Reason::OriginError);
-    }
-}

@@ -233,6 +233,39 @@ impl Decision {
     }
 }
 
+/// Why an origin gave no usable answer, as the adapter saw it. The core, not the adapter, says
+/// what the viewer is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OriginFailure {
+    /// It did not answer in time.
+    Timeout,
+    /// It could not be reached, or broke the exchange.
+    Unreachable,
+    /// The platform has no way to reach it (on Fastly: no backend named after the origin's id).
+    Unconfigured,
+}
+
+impl OriginFailure {
+    /// The reason the viewer is told: 504 `origin_timeout`, 502 `origin_error`, or 503
+    /// `config_error` for an origin the deployment forgot.
+    pub fn reason(self) -> Reason {
+        match self {
+            OriginFailure::Timeout => Reason::OriginTimeout,
+            OriginFailure::Unreachable => Reason::OriginError,
+            OriginFailure::Unconfigured => Reason::ConfigError,
+        }
+    }
+    /// What a playlist fetch that failed this way hands to [`finish`]: a timeout is a timeout,
+    /// anything else an origin that could not be reached (and either may still be covered by a
+    /// stale copy, which the adapter's cache decides before it gets here).
+    pub fn fetched(self) -> Fetched {
+        match self {
+            OriginFailure::Timeout => Fetched::Timeout,
+            OriginFailure::Unreachable | OriginFailure::Unconfigured => Fetched::Unreachable,
+        }
+    }
+}
+
 /// The result of the adapter's playlist fetch.
 #[derive(Debug)]
 pub enum Fetched {
@@ -1165,6 +1198,19 @@ pub fn with_etag(mut response: Response<Bytes>, etag: &str) -> Response<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_origin_failure_is_told_as_the_cores_reason() {
+        assert_eq!(OriginFailure::Timeout.reason().code(), "origin_timeout");
+        assert_eq!(OriginFailure::Timeout.reason().status(), 504);
+        assert_eq!(OriginFailure::Unreachable.reason().code(), "origin_error");
+        assert_eq!(OriginFailure::Unconfigured.reason().code(), "config_error");
+        assert!(matches!(OriginFailure::Timeout.fetched(), Fetched::Timeout));
+        assert!(matches!(
+            OriginFailure::Unconfigured.fetched(),
+            Fetched::Unreachable
+        ));
+    }
 
     #[test]
     fn later_log_facts_win_and_earlier_ones_fill_gaps() {

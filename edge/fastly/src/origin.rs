@@ -8,7 +8,7 @@
 //! Key decision: a failure is sorted into the two kinds the core knows, "did not answer in
 //! time" ([`Failure::Timeout`], 504) and "could not be reached" ([`Failure::Unreachable`],
 //! 502), from the SDK's send error cause; a backend that does not exist is a deployment error
-//! ([`Failure::NoBackend`], 503 `config_error`): the service must name a backend after every
+//! ([`Failure::Unconfigured`], 503 `config_error`): the service must name a backend after every
 //! origin id. Timeouts are the backend's (`connect_timeout`, `first_byte_timeout`,
 //! `between_bytes_timeout` in the service configuration).
 //!
@@ -21,31 +21,11 @@ use fastly::http::request::SendErrorCause;
 use fastly::http::{Method, Url};
 use http::{HeaderMap, StatusCode};
 use usher_edge_core::Upstream;
-use usher_edge_core::reason::Reason;
 
 use crate::convert;
 
-/// Why the origin gave no usable answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// It did not answer in time.
-    Timeout,
-    /// It could not be reached, or broke the exchange.
-    Unreachable,
-    /// The service has no backend by the origin's id.
-    NoBackend,
-}
-
-impl Failure {
-    /// The reason the viewer is told.
-    pub(crate) fn reason(self) -> Reason {
-        match self {
-            Failure::Timeout => Reason::OriginTimeout,
-            Failure::Unreachable => Reason::OriginError,
-            Failure::NoBackend => Reason::ConfigError,
-        }
-    }
-}
+/// Why the origin gave no usable answer; the core says what the viewer is told.
+pub(crate) use usher_edge_core::OriginFailure as Failure;
 
 /// A failed origin request: its kind, and what Fastly said, for the log.
 #[derive(Debug)]
@@ -127,7 +107,7 @@ fn request(method: Method, upstream: &Upstream) -> Result<fastly::Request, Origi
 /// use as a backend name; the configuration's id rules make that a deployment error.
 fn backend(upstream: &Upstream) -> Result<Backend, OriginError> {
     Backend::from_name(&upstream.origin).map_err(|error| OriginError {
-        failure: Failure::NoBackend,
+        failure: Failure::Unconfigured,
         detail: format!("backend {:?}: {error}", upstream.origin),
     })
 }
@@ -139,7 +119,7 @@ fn sent(error: fastly::http::request::SendError) -> OriginError {
         SendErrorCause::DnsTimeout
         | SendErrorCause::ConnectionTimeout
         | SendErrorCause::HttpResponseTimeout => Failure::Timeout,
-        SendErrorCause::DestinationNotFound => Failure::NoBackend,
+        SendErrorCause::DestinationNotFound => Failure::Unconfigured,
         _ => Failure::Unreachable,
     };
     OriginError {

@@ -23,7 +23,7 @@ use usher_edge_core::{Fetched, Upstream};
 
 use crate::cache::{self, COLLAPSE_WAIT, ERROR_HOLD, Entry, Freshness, Slot};
 use crate::convert;
-use crate::origin::{self, Failure, OriginError};
+use crate::origin::{self, OriginError};
 
 /// A playlist fetch's result, for `finish` and the access line.
 #[derive(Debug)]
@@ -214,10 +214,7 @@ fn finished(
 }
 
 fn failed(error: &OriginError) -> Fetched {
-    match error.failure {
-        Failure::Timeout => Fetched::Timeout,
-        Failure::Unreachable | Failure::NoBackend => Fetched::Unreachable,
-    }
+    error.failure.fetched()
 }
 
 /// An entry's metadata and at most `cap` bytes of its body; `None` if either is unreadable.

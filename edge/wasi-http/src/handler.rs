@@ -258,13 +258,7 @@ async fn carry_out(
                     };
                     (fetched, error)
                 }
-                Err(error) => {
-                    let fetched = match error.failure {
-                        origin::Failure::Timeout => Fetched::Timeout,
-                        origin::Failure::Unreachable => Fetched::Unreachable,
-                    };
-                    (fetched, Some(error.detail))
-                }
+                Err(error) => (error.failure.fetched(), Some(error.detail)),
             };
             let finished = finish(&plan, fetched, input);
             let finished = Decision {

@@ -22,7 +22,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::CACHE_CONTROL;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use usher_edge_core::reason::Reason;
 use usher_edge_core::{Upstream, forwarding};
 use wstd::http::{Body, Client, ErrorCode, Request, Response};
 
@@ -59,24 +58,8 @@ pub(crate) const ORIGIN: Timeouts = Timeouts {
     between_bytes: BETWEEN_BYTES_TIMEOUT,
 };
 
-/// Why the origin gave no usable answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// It did not answer in time.
-    Timeout,
-    /// It could not be reached, or broke the exchange.
-    Unreachable,
-}
-
-impl Failure {
-    /// The reason the viewer is told.
-    pub(crate) fn reason(self) -> Reason {
-        match self {
-            Failure::Timeout => Reason::OriginTimeout,
-            Failure::Unreachable => Reason::OriginError,
-        }
-    }
-}
+/// Why the origin gave no usable answer; the core says what the viewer is told.
+pub(crate) use usher_edge_core::OriginFailure as Failure;
 
 /// A failed origin request: its kind, and what the host said, for the log.
 #[derive(Debug)]
@@ -216,11 +199,5 @@ mod tests {
         assert_eq!(kind(read), Failure::Timeout);
         let reset = wstd::http::Error::msg("connection reset").context("reading body");
         assert_eq!(kind(reset), Failure::Unreachable);
-    }
-
-    #[test]
-    fn failures_map_to_the_cores_reasons() {
-        assert_eq!(Failure::Timeout.reason(), Reason::OriginTimeout);
-        assert_eq!(Failure::Unreachable.reason(), Reason::OriginError);
     }
 }
