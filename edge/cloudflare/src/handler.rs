@@ -23,7 +23,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use usher_edge_core::access::AccessLine;
-use usher_edge_core::decision::{LogFields, refuse};
+use usher_edge_core::decision::{LogFields, body_too_large, refusal, refuse};
 use usher_edge_core::reason::{REASON_HEADER, Reason};
 use usher_edge_core::{
     Action, AssetResponse, Decision, EdgeInput, Fetched, RewritePlan, Upstream, beacon, decide,
@@ -393,23 +393,9 @@ async fn served_asset(
 
 /// A body over the limit: the core's `bad_request` refusal, with 413 (RFC 9110 §15.5.14).
 fn too_large(log: LogFields) -> Outcome {
-    let mut response = refusal(Reason::BadRequest);
-    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    let response = body_too_large();
     let error = Some("request body over the limit".to_owned());
     Outcome::sent(response, Reason::BadRequest, log, false, error)
-}
-
-/// The core's refusal response for `reason`.
-fn refusal(reason: Reason) -> Response<Bytes> {
-    match refuse(reason, LogFields::default()).action {
-        Action::Respond(response) => response,
-        // `refuse` always responds; an empty answer with the reason's status is the fallback.
-        _ => {
-            let mut response = Response::new(Bytes::new());
-            *response.status_mut() = reason.status();
-            response
-        }
-    }
 }
 
 /// Sixteen bytes from `crypto.getRandomValues`, the runtime's cryptographically secure source.

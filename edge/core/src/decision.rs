@@ -1058,15 +1058,30 @@ fn with_steering(playlist: &[u8], plan: &RewritePlan) -> Vec<u8> {
 
 /// A refusal: the reason's status, its code in the header, its message as the body.
 pub fn refuse(reason: Reason, log: LogFields) -> Decision {
-    let mut body = reason.message().to_owned();
-    body.push('\n');
     Decision {
-        action: Action::Respond(text(reason.status(), reason, &body)),
+        action: Action::Respond(refusal(reason)),
         reason,
         log,
         events: Vec::new(),
         store: None,
     }
+}
+
+/// The refusal response for `reason`: its status, its code in the header, its message as the
+/// body. For adapters that must answer before (or without) a decision: a request `http` cannot
+/// represent, a configuration that does not load.
+pub fn refusal(reason: Reason) -> Response<Bytes> {
+    let mut body = reason.message().to_owned();
+    body.push('\n');
+    text(reason.status(), reason, &body)
+}
+
+/// The answer to a request body over the limit of [`Action::ReadBody`]: the `bad_request`
+/// refusal, with 413 (RFC 9110 §15.5.14).
+pub fn body_too_large() -> Response<Bytes> {
+    let mut response = refusal(Reason::BadRequest);
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    response
 }
 
 /// A plain-text response carrying `reason`.

@@ -75,7 +75,7 @@ wasip2::http::proxy::export!(Edge with_types_in wasip2);
 /// A request the host handed over but `http` cannot represent (an invalid header name, a bad
 /// `Content-Length`): 400 `bad_request`, logged like any other refusal.
 fn unreadable(error: &wstd::http::Error) -> http::Response<wstd::http::Body> {
-    let response = handler::refusal(Reason::BadRequest);
+    let response = usher_edge_core::decision::refusal(Reason::BadRequest);
     let fields = LogFields::default();
     log::access(&AccessLine {
         error: Some(&format!("unreadable request: {error:#}")),
