@@ -525,8 +525,9 @@ impl Fill {
 }
 
 /// Sends a request to the origin through wasmtime-wasi-http's default sender, honouring the
-/// component's timeouts, and drives the connection in its own task.
-async fn origin(
+/// component's timeouts, and drives the connection in its own task. Uncached: also what an
+/// external lease store's requests take ([`super::outgoing`]).
+pub(crate) async fn origin(
     request: Request<WasiBody>,
     options: Option<RequestOptions>,
 ) -> Result<Response<WasiBody>, Error> {

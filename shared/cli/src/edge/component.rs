@@ -5,6 +5,16 @@
 //! per-request cost is an instantiation from the pooling allocator plus the component's own
 //! work. Instances live for one request, so each gets the environment current when it starts
 //! (a reloaded health snapshot reaches the next request) and nothing leaks between viewers.
+//!
+//! With a CPU budget ([`Host::new`]'s `fuel`, `--fuel-per-request`), wasmtime counts *fuel*:
+//! about one unit per WebAssembly instruction executed, the same count on every machine and
+//! every run for the same work, unlike time. Each instance starts with the budget; one that
+//! spends it traps, and the request is answered 500 `cpu_budget_exceeded` if no response head
+//! was sent yet (a trap mid-body cuts the body short). When an instance has finished (its
+//! response body included) one line goes to stderr, `usher edge serve: fuel METHOD PATH USED`,
+//! the path without its query (queries carry viewer tokens). Without a budget nothing is
+//! counted: the instrumentation slows every instruction down. Epoch interruption stays on
+//! either way: fuel decides when an instance must stop, epochs when it yields its thread.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,10 +22,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::{Semaphore, oneshot};
+use usher_edge_core::reason::REASON_HEADER;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -24,7 +36,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::config::{Environment, Variable};
 use super::outgoing::{Outgoing, Services};
-use super::{failure, log_error};
+use super::{failure, log_error, say};
 use crate::UsageError;
 
 /// Instances alive at once. Each holds a pooled linear memory; a request beyond this waits for
@@ -39,19 +51,28 @@ const MAX_MEMORY_BYTES: usize = 128 << 20;
 /// cannot hold a worker thread while other requests wait.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The `x-usher-reason` of a request whose instance ran out of fuel. The host's own, not the
+/// core's: no platform the core runs on counts fuel (they cap CPU time their own way).
+pub(crate) const CPU_BUDGET_EXCEEDED: &str = "cpu_budget_exceeded";
+
 /// The compiled component and what every instance gets.
 pub(crate) struct Host {
     pre: ProxyPre<Instance>,
     env: Arc<Environment>,
     services: Arc<Services>,
     slots: Arc<Semaphore>,
+    /// Each instance's fuel, when there is a CPU budget.
+    fuel: Option<u64>,
 }
 
 impl Host {
+    /// Compiles the component at `wasm`. With `fuel`, every instance may execute that much fuel
+    /// (see the module docs); without it, nothing is counted.
     pub(crate) fn new(
         wasm: &Path,
         env: Arc<Environment>,
         services: Arc<Services>,
+        fuel: Option<u64>,
     ) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         // A Rust wasip2 component is one core module plus a few small shim modules with a
@@ -65,7 +86,8 @@ impl Host {
         let mut config = Config::new();
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .epoch_interruption(true);
+            .epoch_interruption(true)
+            .consume_fuel(fuel.is_some());
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("configuring wasmtime")?;
@@ -97,6 +119,7 @@ impl Host {
             env,
             services,
             slots: Arc::new(Semaphore::new(MAX_INSTANCES as usize)),
+            fuel,
         })
     }
 
@@ -119,6 +142,10 @@ impl Host {
         &self,
         request: Request<Incoming>,
     ) -> anyhow::Result<Response<HyperOutgoingBody>> {
+        // Taken before the request goes to the component; never the query, which carries
+        // viewer tokens.
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
         // The semaphore is never closed, so this only waits.
         let slot = Arc::clone(&self.slots)
             .acquire_owned()
@@ -127,6 +154,13 @@ impl Host {
         let instance = Instance::new(&self.env.current(), Arc::clone(&self.services));
         let mut store = Store::new(self.pre.engine(), instance);
         store.epoch_deadline_async_yield_and_update(1);
+        let budget = self.fuel;
+        if let Some(fuel) = budget {
+            store
+                .set_fuel(fuel)
+                .map_err(anyhow::Error::from)
+                .context("setting the instance's fuel")?;
+        }
         let (sender, receiver) = oneshot::channel();
         let incoming = store
             .data_mut()
@@ -137,12 +171,26 @@ impl Host {
         // The instance runs in its own task: it goes on streaming the body after the head was
         // handed back, and keeps its pool slot until it is done.
         let task = tokio::spawn(async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            let outcome = proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, outparam)
-                .await;
+            let outcome = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, outparam)
+                    .await
+            }
+            .await;
             drop(slot);
+            if let Some(budget) = budget {
+                // Out of fuel, a store has none left; `get_fuel` fails only without fuel on.
+                let used = budget.saturating_sub(store.get_fuel().unwrap_or(0));
+                if outcome.as_ref().err().is_some_and(out_of_fuel) {
+                    log_error(&format!(
+                        "{CPU_BUDGET_EXCEEDED}: {method} {path} used its whole budget of \
+                         {budget} fuel and was stopped"
+                    ));
+                }
+                say(&fuel_line(&method, &path, used));
+            }
             outcome
         });
         match receiver.await {
@@ -153,11 +201,36 @@ impl Host {
             // The component returned or trapped without answering: the task says which.
             Err(_) => Err(match task.await {
                 Ok(Ok(())) => anyhow::anyhow!("the component did not answer"),
+                // Logged by the task already.
+                Ok(Err(error)) if out_of_fuel(&error) => return Ok(cpu_budget_exceeded()),
                 Ok(Err(error)) => anyhow::Error::from(error).context("the component trapped"),
                 Err(error) => anyhow::Error::from(error).context("the instance task failed"),
             }),
         }
     }
+}
+
+/// Whether an instance stopped because it ran out of fuel.
+fn out_of_fuel(error: &wasmtime::Error) -> bool {
+    error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel)
+}
+
+/// The stderr line that says what one request's instance spent, for harnesses to parse:
+/// `usher edge serve: fuel METHOD PATH USED`.
+fn fuel_line(method: &hyper::Method, path: &str, used: u64) -> String {
+    format!("usher edge serve: fuel {method} {path} {used}")
+}
+
+/// The answer to a request whose instance ran out of fuel before it answered.
+fn cpu_budget_exceeded() -> Response<HyperOutgoingBody> {
+    let mut response = failure(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the request ran out of its CPU budget\n",
+    );
+    response
+        .headers_mut()
+        .insert(REASON_HEADER, HeaderValue::from_static(CPU_BUDGET_EXCEEDED));
+    response
 }
 
 /// One request's store data: WASI (environment, clocks, randomness, stdio), WASI-HTTP, and the

@@ -23,14 +23,21 @@
 //! - its outgoing requests ([`outgoing`]): origins through the HTTP cache ([`cache`],
 //!   [`freshness`]); the asset store ([`assets`]) and the lease store ([`store`]) answered
 //!   in-process at internal addresses the component gets as `USHER_ASSETS_URL` and
-//!   `USHER_STORE_URL`;
+//!   `USHER_STORE_URL`. With `--lease-store URL` the component gets that URL instead, and its
+//!   lease reads and writes go to that service over the network, past the cache: several
+//!   `usher edge serve` nodes sharing one store count a ticket's screens across all of them;
 //! - the logs: the component's stderr (the access log, JSON lines) and stdout (QoE events, JSON
 //!   lines) are this process's.
 //!
-//! Non-goals: TLS, HTTP/2, persistence (a restart empties the cache and forgets leases),
-//! reloading anything but the health snapshot (restart instead), and defending against a
-//! hostile component (it is our own; memory is capped and long computations yield, nothing
-//! more).
+//! With `--fuel-per-request N` each instance gets a deterministic CPU budget in wasmtime fuel
+//! ([`component`]): a request that spends it is answered 500 `cpu_budget_exceeded`, and every
+//! request's consumption is a stderr line, `usher edge serve: fuel METHOD PATH USED`, which a
+//! conformance harness can compare across runs and machines (time cannot be).
+//!
+//! Non-goals: TLS, HTTP/2, persistence (a restart empties the cache and forgets leases, unless
+//! an external lease store keeps them), reloading anything but the health snapshot (restart
+//! instead), and defending against a hostile component (it is our own; memory is capped, long
+//! computations yield, and a fuel budget can stop them, nothing more).
 
 mod assets;
 mod cache;
@@ -64,7 +71,7 @@ use crate::UsageError;
 use cache::{Cache, Limits};
 use component::Host;
 use config::Environment;
-use outgoing::{ASSETS_AUTHORITY, STORE_AUTHORITY, Services};
+use outgoing::{ASSETS_AUTHORITY, LeaseStore, Services, StoreUrl};
 use store::{Store, StoreLimits};
 
 /// The edge, run locally.
@@ -108,6 +115,18 @@ pub(crate) struct ServeArgs {
     /// system number.
     #[arg(long, value_name = "NAME", value_parser = header_name)]
     geo_asn_header: Option<HeaderName>,
+    /// A CPU budget per request, in wasmtime fuel (about one unit per WebAssembly instruction;
+    /// the same count for the same work on every run and machine). A request that spends it is
+    /// answered 500 cpu_budget_exceeded. Each request's consumption is printed on stderr as
+    /// `usher edge serve: fuel METHOD PATH USED`. Without it, nothing is counted (counting
+    /// costs speed).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    fuel_per_request: Option<u64>,
+    /// An external lease store (e.g. http://127.0.0.1:9000/), speaking the store API of
+    /// docs/edge.md, instead of the in-process one: edges sharing one store count a ticket's
+    /// screens across all of them. Its requests never pass through the HTTP cache.
+    #[arg(long, value_name = "URL", value_parser = StoreUrl::parse)]
+    lease_store: Option<StoreUrl>,
 }
 
 fn header_name(name: &str) -> Result<HeaderName, String> {
@@ -149,19 +168,41 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    fixed.push((config::STORE_URL, format!("http://{STORE_AUTHORITY}/")));
+    let store = match &args.lease_store {
+        Some(url) => LeaseStore::External(url.clone()),
+        None => LeaseStore::InProcess(Store::new(StoreLimits::default())),
+    };
+    fixed.push((config::STORE_URL, store.base_url()));
+    let mut facts = Vec::new();
+    if let Some(fuel) = args.fuel_per_request {
+        facts.push(format!("fuel per request: {fuel}"));
+    }
+    if let Some(url) = &args.lease_store {
+        facts.push(format!("lease store: {}", url.as_str()));
+    }
     let env = Arc::new(Environment::new(fixed, health));
     let services = Arc::new(Services {
         assets,
-        store: Store::new(StoreLimits::default()),
+        store,
         cache: Arc::new(Cache::new(Limits {
             capacity: args.cache_size,
             max_object: args.cache_max_object,
         })),
     });
     let started = Instant::now();
-    let host = Host::new(&args.wasm, Arc::clone(&env), services)?;
-    let compiled = started.elapsed();
+    let host = Host::new(
+        &args.wasm,
+        Arc::clone(&env),
+        services,
+        args.fuel_per_request,
+    )?;
+    facts.insert(
+        0,
+        format!(
+            "component ready in {:.2} s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
     let geo = Geo {
         country: args.geo_country_header.clone(),
         asn: args.geo_asn_header.clone(),
@@ -177,8 +218,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let address = listener.local_addr().context("reading the bound address")?;
         tokio::spawn(config::watch_health(env, args.config.clone(), health_seen));
         say(&format!(
-            "usher edge serve: listening on http://{address} (component ready in {:.2} s)",
-            compiled.as_secs_f64()
+            "usher edge serve: listening on http://{address} ({})",
+            facts.join("; ")
         ));
         accept(listener, Arc::new(host), Arc::new(geo)).await;
         anyhow::Ok(())

@@ -6,7 +6,14 @@
 //! authorities itself, inside wasmtime-wasi-http's `send_request` hook, without a socket:
 //!
 //! - [`ASSETS_AUTHORITY`]: the static asset store ([`super::assets`]), when `--assets` is given;
-//! - [`STORE_AUTHORITY`]: the lease key-value store ([`super::store`]).
+//! - [`STORE_AUTHORITY`]: the lease key-value store ([`super::store`]), unless `--lease-store`
+//!   names an external one.
+//!
+//! An external lease store ([`StoreUrl`], `--lease-store`) is reached over the network, and
+//! never through the cache: a lease record is shared state that other edges rewrite at any
+//! moment, so a stored copy, a coalesced read or a stale stand-in for a failed store would each
+//! let a ticket's screens be miscounted. Every request to the store's scheme, host and port goes
+//! straight out, whatever the store answers (its answers need no cache headers).
 //!
 //! Every other request goes to [`super::cache`], and from there to the network. The names are
 //! under `.internal`, which ICANN reserves for private use and which never resolves publicly, so
@@ -19,11 +26,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::http::request::Parts;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode, Uri};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::assets::Assets;
-use super::cache::Cache;
+use super::cache::{self, Cache};
 use super::store::{self, Store};
 
 /// The authority of the asset store; the component gets `http://{this}/` as `USHER_ASSETS_URL`.
@@ -40,8 +47,95 @@ const MAX_REQUEST_BODY_BYTES: usize = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct Services {
     pub(crate) assets: Option<Assets>,
-    pub(crate) store: Store,
+    pub(crate) store: LeaseStore,
     pub(crate) cache: Arc<Cache>,
+}
+
+/// Where the component's lease records are kept.
+#[derive(Debug)]
+pub(crate) enum LeaseStore {
+    /// In this process, at [`STORE_AUTHORITY`]: this edge's screens only.
+    InProcess(Store),
+    /// A service at this base URL, which several edges may share.
+    External(StoreUrl),
+}
+
+impl LeaseStore {
+    /// The base URL the component gets as `USHER_STORE_URL`.
+    pub(crate) fn base_url(&self) -> String {
+        match self {
+            LeaseStore::InProcess(_) => format!("http://{STORE_AUTHORITY}/"),
+            LeaseStore::External(url) => url.as_str().to_owned(),
+        }
+    }
+}
+
+/// The base URL of an external lease store: `http` or `https`, a host, no credentials, no
+/// query, and a path ending in `/` (the component appends keys to it as they are).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoreUrl {
+    text: String,
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+impl StoreUrl {
+    /// Checks a `--lease-store` value; an absent path is `/`.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let uri: Uri = text
+            .parse()
+            .map_err(|e| format!("not a URL: {text:?} ({e})"))?;
+        let https = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(format!("not an http:// or https:// URL: {text:?}")),
+        };
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("no host in {text:?}"))?;
+        // Credentials in the URL would be printed at start-up and handed to the component.
+        if authority.as_str().contains('@') {
+            return Err("credentials in the lease store URL are not supported".to_owned());
+        }
+        if uri.query().is_some() {
+            return Err(format!("a base URL has no query: {text:?}"));
+        }
+        if !uri.path().ends_with('/') {
+            return Err(format!(
+                "keys are appended to the base URL, so its path must end with /: {text:?}"
+            ));
+        }
+        let scheme = if https { "https" } else { "http" };
+        Ok(StoreUrl {
+            text: format!("{scheme}://{authority}{}", uri.path()),
+            https,
+            host: authority.host().to_ascii_lowercase(),
+            port: authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
+        })
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `uri` goes to the store's scheme, host and port (any path: sending a
+    /// neighbour of the store past the cache costs a cache miss; sending a store request
+    /// through it would cost correctness).
+    fn serves(&self, uri: &Uri) -> bool {
+        let https = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return false,
+        };
+        let Some(authority) = uri.authority() else {
+            return false;
+        };
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        https == self.https
+            && port == self.port
+            && authority.host().eq_ignore_ascii_case(&self.host)
+    }
 }
 
 impl Services {
@@ -78,15 +172,17 @@ impl Services {
             ));
         }
         let internal = parts.uri.authority().map(|a| a.host().to_ascii_lowercase());
-        match internal.as_deref() {
-            Some(ASSETS_AUTHORITY) => Ok(self.asset(&parts).await),
-            Some(STORE_AUTHORITY) => Ok(self.stored(&parts, body)),
+        match (internal.as_deref(), &self.store) {
+            (Some(ASSETS_AUTHORITY), _) => Ok(self.asset(&parts).await),
+            (Some(STORE_AUTHORITY), LeaseStore::InProcess(store)) => {
+                Ok(stored(store, &parts, body))
+            }
+            (_, LeaseStore::External(url)) if url.serves(&parts.uri) => {
+                cache::origin(Request::from_parts(parts, full(body)), options).await
+            }
             _ => {
-                let body = Full::new(body)
-                    .map_err(|never| -> Error { match never {} })
-                    .boxed_unsync();
                 self.cache
-                    .send(Request::from_parts(parts, body), options)
+                    .send(Request::from_parts(parts, full(body)), options)
                     .await
             }
         }
@@ -100,21 +196,20 @@ impl Services {
         let found = assets.answer(&request.method, name).await;
         answer(found.status, None, found.body, Some(found.length))
     }
+}
 
-    fn stored(&self, request: &Parts, body: Bytes) -> Response<WasiBody> {
-        let Some(key) = percent_decoded(request.uri.path().trim_start_matches('/')) else {
-            return answer(StatusCode::BAD_REQUEST, None, Bytes::new(), None);
-        };
-        let ttl = request
-            .headers
-            .get(store::TTL_HEADER)
-            .and_then(|v| v.to_str().ok());
-        let found = self
-            .store
-            .answer(&request.method, &key, ttl, body, Instant::now());
-        let content_type = found.content_type();
-        answer(found.status, content_type, found.body, None)
-    }
+/// An answer of the in-process lease store.
+fn stored(store: &Store, request: &Parts, body: Bytes) -> Response<WasiBody> {
+    let Some(key) = percent_decoded(request.uri.path().trim_start_matches('/')) else {
+        return answer(StatusCode::BAD_REQUEST, None, Bytes::new(), None);
+    };
+    let ttl = request
+        .headers
+        .get(store::TTL_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let found = store.answer(&request.method, &key, ttl, body, Instant::now());
+    let content_type = found.content_type();
+    answer(found.status, content_type, found.body, None)
 }
 
 /// The hooks of one instance: its outgoing requests go to the shared [`Services`].
@@ -173,6 +268,13 @@ fn answer(
     response
 }
 
+/// A request body already read.
+fn full(body: Bytes) -> WasiBody {
+    Full::new(body)
+        .map_err(|never| -> Error { match never {} })
+        .boxed_unsync()
+}
+
 /// Decodes `%XX` escapes (RFC 3986 §2.1); `None` for a bad escape or bytes that are not UTF-8.
 fn percent_decoded(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
@@ -197,6 +299,41 @@ fn percent_decoded(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_external_store_url_is_a_base_for_keys() {
+        let url = StoreUrl::parse("http://127.0.0.1:9000").unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:9000/");
+        let url = StoreUrl::parse("HTTPS://KV.example/ns/leases/").unwrap();
+        assert_eq!(url.as_str(), "https://KV.example/ns/leases/");
+        for bad in [
+            "127.0.0.1:9000",
+            "ftp://kv.example/",
+            "http://kv.example/ns",
+            "http://kv.example/?ns=1",
+            "http://user:secret@kv.example/",
+            "/ns/",
+            "",
+        ] {
+            let refused = StoreUrl::parse(bad);
+            assert!(refused.is_err(), "{bad}");
+            assert!(!refused.unwrap_err().contains("secret"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_request_to_the_external_stores_host_and_port_bypasses_the_cache() {
+        let url = StoreUrl::parse("http://Store.example:9000/kv/").unwrap();
+        let serves = |uri: &str| url.serves(&uri.parse().unwrap());
+        assert!(serves("http://store.example:9000/kv/leases/e/0a"));
+        assert!(serves("http://STORE.EXAMPLE:9000/elsewhere"));
+        assert!(!serves("http://store.example/kv/leases/e/0a"));
+        assert!(!serves("https://store.example:9000/kv/leases/e/0a"));
+        assert!(!serves("http://origin.example:9000/kv/leases/e/0a"));
+        let default_port = StoreUrl::parse("https://kv.example/").unwrap();
+        assert!(default_port.serves(&"https://kv.example:443/k".parse().unwrap()));
+        assert!(!default_port.serves(&"http://kv.example/k".parse().unwrap()));
+    }
 
     #[test]
     fn store_keys_are_percent_decoded() {

@@ -1,6 +1,7 @@
 //! `usher edge serve`, end to end: the real WASI-HTTP component in the real host, over real
 //! HTTP, in front of a real (tiny) origin on 127.0.0.1: the viewer flow, the host's asset and
-//! lease stores, its HTTP cache, the health snapshot reload and trusted geolocation headers.
+//! lease stores, its HTTP cache, the health snapshot reload, trusted geolocation headers, the
+//! per-request fuel budget and an external lease store.
 //!
 //! The component is built by this test (`cargo build -p usher-edge-wasi-http --release
 //! --target wasm32-wasip2`, a no-op when `make test` built it already), or taken from
@@ -495,6 +496,227 @@ fn a_new_health_snapshot_steers_new_viewers_and_geolocation_comes_from_trusted_h
     silent.stop();
 }
 
+#[test]
+fn fuel_is_counted_per_request_identically_for_identical_requests_and_a_spent_budget_is_a_500() {
+    let wasm = component();
+    let segment: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let origin = Origin::start(origin_files(&segment));
+    let silent = SilentOrigin::start();
+    let config = config_dir(origin.addr, silent.addr);
+    let budget: u64 = 1_000_000_000;
+    let edge = Edge::spawn(
+        &wasm,
+        config.path(),
+        &["--fuel-per-request", &budget.to_string()],
+    )
+    .ready();
+    assert!(
+        edge.stderr()[0].contains(&format!("fuel per request: {budget}")),
+        "{:#?}",
+        edge.stderr()
+    );
+    let ticket = ticket("final-2026");
+    let mut spent: Vec<(String, String, u64)> = Vec::new();
+    // One request at a time, each one's fuel line awaited before the next goes: the lines then
+    // come in request order.
+    let mut measure = |path: &str| -> (Reply, u64) {
+        let reply = edge.get(path, &[]);
+        let line = edge.fuel_line(spent.len() + 1);
+        let without_query = path.split('?').next().unwrap();
+        assert_eq!((line.0.as_str(), line.1.as_str()), ("GET", without_query));
+        spent.push(line.clone());
+        (reply, line.2)
+    };
+    let page = "/events/final-2026/";
+    let pages: Vec<(u16, u64)> = (0..3)
+        .map(|_| measure(page))
+        .map(|(reply, used)| (reply.status, used))
+        .collect();
+    let (healthz, health) = measure("/healthz");
+    let (master, multivariant) = measure(&format!(
+        "/events/final-2026/master.m3u8?ticket={ticket}&device=tv"
+    ));
+    assert_eq!(master.status, 200, "{}", master.text());
+    let token = uris(&master.text())
+        .iter()
+        .find_map(|u| u.split_once("?__token__=").map(|(_, t)| t.to_owned()))
+        .unwrap();
+    let (media_playlist, media) = measure(&format!(
+        "/events/final-2026/720p/index.m3u8?__token__={token}"
+    ));
+    let segment_path = format!("/events/final-2026/720p/{SEGMENT}?__token__={token}");
+    let (proxied, segment_first) = measure(&segment_path);
+    let (again, segment_again) = measure(&segment_path);
+    let (nowhere, unknown) = measure("/nowhere");
+    eprintln!(
+        "fuel per request: page {:?}, health {health}, multivariant {multivariant}, media \
+         {media}, segment {segment_first} {segment_again}, not found {unknown}",
+        pages.iter().map(|p| p.1).collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        [
+            pages[0].0,
+            healthz.status,
+            media_playlist.status,
+            proxied.status,
+            again.status,
+            nowhere.status
+        ],
+        [200, 200, 200, 200, 200, 404]
+    );
+    assert!(proxied.body == segment, "the segment's bytes, unchanged");
+    // Determinism: the same request costs the same fuel, to the unit. (Not so for a streamed
+    // body such as a segment's: how the network cuts it into chunks sets how many times the
+    // component's copy loop runs.)
+    assert!(pages.iter().all(|p| p.1 == pages[0].1), "{pages:?}");
+    for (_, path, used) in &spent {
+        assert!(*used > 0 && *used < budget, "{path}: {used}");
+        assert!(!path.contains('?'), "a query in a fuel line: {path}");
+    }
+    // Plausible: a playlist rewrite with signed URIs costs more than answering the health
+    // check.
+    assert!(multivariant > health, "{multivariant} {health}");
+    assert!(media > health, "{media} {health}");
+    let (stderr, _) = edge.stop();
+    for line in &stderr {
+        assert!(!line.contains(&ticket), "a ticket in the log: {line}");
+        assert!(!line.contains(&token), "a session token in the log: {line}");
+    }
+    assert!(!stderr.iter().any(|l| l.contains("cpu_budget_exceeded")));
+
+    // A budget between what the health check and the player page cost: the page runs out of
+    // fuel and is answered 500, and the server goes on serving.
+    assert!(pages[0].1 > health + 4, "{pages:?} {health}");
+    let tight = health + (pages[0].1 - health) / 4;
+    let edge = Edge::spawn(
+        &wasm,
+        config.path(),
+        &["--fuel-per-request", &tight.to_string()],
+    )
+    .ready();
+    let healthy = edge.get("/healthz", &[]);
+    assert_eq!(healthy.status, 200);
+    assert_eq!(
+        edge.fuel_line(1),
+        ("GET".to_owned(), "/healthz".to_owned(), health),
+        "the same fuel in another process"
+    );
+    let stopped = edge.get(&format!("{page}?ticket={ticket}"), &[]);
+    assert_eq!(stopped.status, 500, "{}", stopped.text());
+    assert_eq!(
+        stopped.header("x-usher-reason"),
+        Some("cpu_budget_exceeded")
+    );
+    assert!(stopped.text().contains("CPU budget"), "{}", stopped.text());
+    assert_eq!(
+        edge.fuel_line(2),
+        ("GET".to_owned(), page.to_owned(), tight)
+    );
+    let again = edge.get("/healthz", &[]);
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(edge.fuel_line(3).2, health);
+    let (stderr, _) = edge.stop();
+    let refusal = stderr
+        .iter()
+        .find(|l| l.contains("\"host_error\""))
+        .unwrap_or_else(|| panic!("{stderr:#?}"));
+    assert!(
+        refusal.contains(&format!("cpu_budget_exceeded: GET {page} ")),
+        "{refusal}"
+    );
+    for line in &stderr {
+        assert!(!line.contains(&ticket), "a ticket in the log: {line}");
+    }
+    silent.stop();
+}
+
+#[test]
+fn an_external_lease_store_is_shared_state_read_and_written_past_the_cache_and_failing_open() {
+    let wasm = component();
+    let origin = Origin::start(origin_files(b"segment"));
+    let silent = SilentOrigin::start();
+    let config = config_dir(origin.addr, silent.addr);
+    let store = LeaseStore::start();
+    let base = format!("http://{}/kv/", store.addr);
+    let edge = Edge::spawn(&wasm, config.path(), &["--lease-store", &base]).ready();
+    assert!(
+        edge.stderr()[0].contains(&format!("lease store: {base}")),
+        "{:#?}",
+        edge.stderr()
+    );
+    let ticket = ticket("final-2026");
+    let master = |device: &str| {
+        edge.get(
+            &format!("/events/final-2026/master.m3u8?ticket={ticket}&device={device}"),
+            &[],
+        )
+    };
+
+    // The first screen takes the ticket's lease: read, then written to the store, with a TTL.
+    let first = master("tv");
+    assert_eq!(first.status, 200, "{}", first.text());
+    let seen = store.requests();
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    let key = seen[0].target.clone();
+    assert!(key.starts_with("/kv/leases/final-2026/"), "{key}");
+    assert_eq!(seen[0].method, "GET");
+    assert_eq!((seen[1].method.as_str(), &seen[1].target), ("PUT", &key));
+    let ttl: u64 = seen[1].ttl.as_deref().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&ttl), "{ttl}");
+    let record: Value = serde_json::from_slice(&seen[1].body).unwrap();
+    assert_eq!(record["leases"].as_array().unwrap().len(), 1, "{record}");
+    assert_eq!(record["leases"][0]["d"], "tv");
+
+    // A second device finds the record in the store: the ticket's one screen is taken.
+    let second = master("phone");
+    assert_eq!(second.status, 429, "{}", second.text());
+    assert_eq!(second.header("x-usher-reason"), Some("too_many_streams"));
+
+    // Another edge sharing the store took the screen over. Its record is read, not a copy of
+    // the earlier one (the store's answers say max-age=3600, which a cache would honour): the
+    // tv has lost its screen.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let elsewhere = json!({"v": 1, "leases": [
+        {"s": "a-session-on-another-edge", "d": "another-device", "exp": now + 600_000}
+    ]});
+    store.seed(&key, elsewhere.to_string().as_bytes());
+    let displaced = master("tv");
+    assert_eq!(displaced.status, 429, "{}", displaced.text());
+
+    // The store fails: the viewer plays (fail open), and nothing stood in for the store.
+    store.fail(true);
+    let open = master("phone");
+    assert_eq!(open.status, 200, "{}", open.text());
+    assert!(open.text().starts_with("#EXTM3U"));
+
+    let methods: Vec<String> = store.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(
+        methods,
+        ["GET", "PUT", "GET", "GET", "GET"],
+        "every read reached the store"
+    );
+    let (stderr, _) = edge.stop();
+    let leases: Vec<Value> = stderr
+        .iter()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["route"] == "multivariant")
+        .map(|l| l["lease"].clone())
+        .collect();
+    assert_eq!(
+        leases,
+        ["taken", "full", "full", "store_unavailable"],
+        "{stderr:#?}"
+    );
+    for line in &stderr {
+        assert!(!line.contains(&ticket), "a ticket in the log: {line}");
+    }
+    silent.stop();
+}
+
 /// A health snapshot (docs/health-model.md §8) over the conformance pathways, fresh for ten
 /// minutes: every slot of the global table on the pathway of index `global`, and optionally
 /// one group's table on another.
@@ -980,6 +1202,189 @@ fn serve_one(stream: TcpStream, files: &HashMap<String, File>, seen: &Mutex<Vec<
     let _ = stream.shutdown(Shutdown::Both);
 }
 
+/// One request a [`LeaseStore`] answered.
+#[derive(Clone, Debug)]
+struct StoreRequest {
+    method: String,
+    target: String,
+    ttl: Option<String>,
+    body: Vec<u8>,
+}
+
+/// A lease store speaking the component's store API (edge/wasi-http/src/services.rs), one
+/// request per connection, that remembers the requests it answered. Its 200 and 404 answers
+/// say `Cache-Control: max-age=3600`, which tempts any cache in the way to keep them; while
+/// failing, it answers everything 503.
+struct LeaseStore {
+    addr: SocketAddr,
+    records: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    seen: Arc<Mutex<Vec<StoreRequest>>>,
+    failing: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LeaseStore {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let records = Arc::new(Mutex::new(HashMap::new()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let failing = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (records, seen) = (Arc::clone(&records), Arc::clone(&seen));
+            let (failing, stop) = (Arc::clone(&failing), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        let failing = failing.load(Ordering::SeqCst);
+                        store_one(stream, &records, &seen, failing);
+                    }
+                }
+            })
+        };
+        LeaseStore {
+            addr,
+            records,
+            seen,
+            failing,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn requests(&self) -> Vec<StoreRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Puts a record under `target` (a request target: the base path and the key), as another
+    /// writer would.
+    fn seed(&self, target: &str, value: &[u8]) {
+        self.records
+            .lock()
+            .unwrap()
+            .insert(target.to_owned(), value.to_vec());
+    }
+
+    fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    fn shut(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        thread.join().unwrap();
+    }
+}
+
+impl Drop for LeaseStore {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+fn store_one(
+    stream: TcpStream,
+    records: &Mutex<HashMap<String, Vec<u8>>>,
+    seen: &Mutex<Vec<StoreRequest>>,
+    failing: bool,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut fields = request_line.split(' ');
+    let method = fields.next().unwrap_or("").to_owned();
+    let target = fields.next().unwrap_or("").to_owned();
+    let (mut length, mut chunked, mut ttl) = (0, false, None);
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        if let Some((name, value)) = line.split_once(':') {
+            let value = value.trim();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-length" => length = value.parse().unwrap_or(0),
+                "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
+                "x-usher-ttl" => ttl = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        line.clear();
+    }
+    let body = if chunked {
+        read_chunked(&mut reader)
+    } else {
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        body
+    };
+    seen.lock().unwrap().push(StoreRequest {
+        method: method.clone(),
+        target: target.clone(),
+        ttl,
+        body: body.clone(),
+    });
+    let (status, value) = if failing {
+        ("503 Service Unavailable", None)
+    } else if method == "GET" {
+        match records.lock().unwrap().get(&target) {
+            Some(value) => ("200 OK", Some(value.clone())),
+            None => ("404 Not Found", None),
+        }
+    } else if method == "PUT" {
+        records.lock().unwrap().insert(target, body);
+        ("204 No Content", None)
+    } else {
+        ("405 Method Not Allowed", None)
+    };
+    let value = value.unwrap_or_default();
+    let mut stream = reader.into_inner();
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nCache-Control: max-age=3600\r\n\
+         Connection: close\r\n\r\n",
+        value.len()
+    );
+    let _ = stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(&value));
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// Reads a chunked request body (RFC 9112 §7.1), trailers skipped.
+fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        if reader.read_line(&mut size).is_err() {
+            return body;
+        }
+        let size =
+            usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        if size == 0 {
+            let mut trailer = String::new();
+            while reader.read_line(&mut trailer).is_ok_and(|n| n > 2) {
+                trailer.clear();
+            }
+            return body;
+        }
+        let mut chunk = vec![0; size + 2];
+        if reader.read_exact(&mut chunk).is_err() {
+            return body;
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
 /// An origin that accepts connections and never answers.
 struct SilentOrigin {
     addr: SocketAddr,
@@ -1084,11 +1489,12 @@ impl Edge {
             let pipe = child.stderr.take().unwrap();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    // Kept before it is announced: `ready` callers may look for it.
+                    lines.lock().unwrap().push(line.clone());
                     if let Some((_, addr)) = line.split_once("listening on http://") {
                         let addr = addr.split(' ').next().unwrap_or("").to_owned();
                         let _ = tx.send(addr);
                     }
-                    lines.lock().unwrap().push(line);
                 }
             })
         };
@@ -1116,6 +1522,39 @@ impl Edge {
 
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         get(self.addr, path, headers)
+    }
+
+    /// Its stderr lines so far.
+    fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The `n`th (from 1) `usher edge serve: fuel METHOD PATH USED` line, waited for: it comes
+    /// once the request's instance has finished, which may be after the response arrived.
+    fn fuel_line(&self, n: usize) -> (String, String, u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let lines: Vec<String> = self
+                .stderr()
+                .into_iter()
+                .filter_map(|l| l.strip_prefix("usher edge serve: fuel ").map(str::to_owned))
+                .collect();
+            if let Some(line) = lines.get(n - 1) {
+                let fields: Vec<&str> = line.split(' ').collect();
+                assert_eq!(fields.len(), 3, "{line}");
+                return (
+                    fields[0].to_owned(),
+                    fields[1].to_owned(),
+                    fields[2].parse().unwrap(),
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no fuel line {n}: {:#?}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Stops the server with SIGTERM and returns its stderr and stdout lines.
