@@ -1,7 +1,6 @@
 //! Integration tests of the edge core: one binary, one module per area.
 
 mod beacon;
-mod conformance;
 mod contract;
 mod fixture;
 mod lease;

@@ -1,0 +1,334 @@
+//! The native adapter: the core's decisions executed against a case's inputs, in-process.
+//!
+//! This is the reference every runtime is compared with, and, on the case's own fixed `now`
+//! and entropy, the check of the case's expectations and byte-exact bodies
+//! (`expected/`; `USHER_BLESS=1` rewrites them).
+#![cfg(test)]
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use usher_edge_core::config::EdgeConfig;
+use usher_edge_core::page;
+use usher_edge_core::{
+    Action, AssetResponse, Client, EdgeInput, Fetched, OriginFailure, StoreWrite, Stored, Upstream,
+    decide, finish, leased,
+};
+
+use crate::case::{Case, ClientSpec, Tokens, root};
+use crate::stream;
+
+/// What the core decided, executed as far as an adapter would without a network.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A response the core made (directly, or from the fetched playlist).
+    Respond(Response<Bytes>),
+    /// Stream the origin's response to the viewer.
+    Proxy,
+    /// Serve this static asset.
+    Asset(AssetResponse),
+    /// Anything an adapter could not finish with a single request (a beacon body, a second
+    /// lease check).
+    Unfinished(String),
+}
+
+/// The native run of one case.
+#[derive(Debug)]
+pub struct Native {
+    pub outcome: Outcome,
+    pub reason: &'static str,
+    /// The origin request, for fetches and proxies.
+    pub upstream: Option<Upstream>,
+    /// The lease store key read, if any.
+    pub lease_key: Option<String>,
+    /// The lease outcome for the log line.
+    pub lease: Option<&'static str>,
+    /// The lease record written back.
+    pub store: Option<StoreWrite>,
+}
+
+/// The world the core sees for one request.
+pub struct World<'a> {
+    pub config: &'a EdgeConfig,
+    pub now_ms: u64,
+    pub entropy: [u8; 16],
+    pub client: &'a ClientSpec,
+    /// The runtime reports an origin timeout as an unreachable origin (Viceroy 0.22 gives no
+    /// send error causes).
+    pub timeout_unreported: bool,
+}
+
+/// The player page's ETag for the conformance event, which `player_page_revalidation_is_304`
+/// sends back.
+pub fn page_etag(config: &EdgeConfig) -> String {
+    let event = config.event("final-2026").unwrap();
+    page::player_page(event, &page::Assets::default(), &config.settings.ticket)
+        .etag()
+        .to_owned()
+}
+
+/// The case's request with its tokens filled in, plus `extra` headers (what a runtime's
+/// client adds).
+pub fn request(
+    case: &Case,
+    tokens: &Tokens,
+    page_etag: &str,
+    extra: &[(&str, String)],
+) -> Request<()> {
+    let mut builder = Request::builder()
+        .method(case.request.method.as_str())
+        .uri(case.fill(&case.request.uri, tokens, page_etag));
+    for (name, value) in &case.request.headers {
+        builder = builder.header(name, case.fill(value, tokens, page_etag));
+    }
+    for (name, value) in extra {
+        builder = builder.header(*name, value);
+    }
+    builder.body(()).unwrap()
+}
+
+/// Runs the core on `request` in `world`, with the case's lease store and origin.
+pub fn run(case: &Case, request: &Request<()>, world: &World<'_>) -> Native {
+    let input = EdgeInput {
+        now_ms: world.now_ms,
+        client: Client {
+            ip: world.client.ip.as_deref(),
+            country: world.client.country.as_deref(),
+            asn: world.client.asn,
+        },
+        config: world.config,
+        health: None,
+        entropy: world.entropy,
+    };
+    let mut decision = decide(request, &input);
+    let (mut lease_key, mut lease, mut store) = (None, None, None);
+    // The lease store, as an adapter would: read the key, hand over what was found.
+    if let Action::Lease(check) = decision.action {
+        let stored = match &case.lease_store {
+            None => Stored::Missing,
+            Some(spec) => match spec.state.as_str() {
+                "missing" => Stored::Missing,
+                "unavailable" => Stored::Unavailable,
+                "found" => Stored::Found(Bytes::from(spec.bytes().unwrap())),
+                state => panic!("{}: bad lease_store state {state}", case.name),
+            },
+        };
+        lease_key = Some(check.key().to_owned());
+        let next = leased(check, stored, &input);
+        lease = next.log.lease;
+        store = next.store.clone();
+        decision = next;
+    }
+    let native = |outcome, reason: &'static str, upstream| Native {
+        outcome,
+        reason,
+        upstream,
+        lease_key: lease_key.clone(),
+        lease,
+        store: store.clone(),
+    };
+    match decision.action {
+        Action::Respond(response) => {
+            native(Outcome::Respond(response), decision.reason.code(), None)
+        }
+        Action::Proxy(upstream) => native(Outcome::Proxy, decision.reason.code(), Some(upstream)),
+        Action::Asset(asset) => native(Outcome::Asset(asset), decision.reason.code(), None),
+        Action::ReadBody(limit) => native(
+            Outcome::Unfinished(format!("asked for a body of at most {limit} bytes")),
+            decision.reason.code(),
+            None,
+        ),
+        Action::Lease(check) => native(
+            Outcome::Unfinished(format!("asked for a second lease check: {}", check.key())),
+            decision.reason.code(),
+            None,
+        ),
+        Action::Fetch(upstream, plan) => {
+            let Some(origin) = &case.origin else {
+                return native(
+                    Outcome::Unfinished(format!("fetched {} without an origin", upstream.url)),
+                    decision.reason.code(),
+                    Some(upstream),
+                );
+            };
+            let fetched = if origin.timeout && world.timeout_unreported {
+                OriginFailure::Unreachable.fetched()
+            } else if origin.timeout {
+                Fetched::Timeout
+            } else {
+                Fetched::Response {
+                    status: StatusCode::from_u16(origin.status.unwrap_or(200)).unwrap(),
+                    body: Bytes::from(case.origin_body(&stream::dir()).unwrap_or_default()),
+                    stale: origin.stale,
+                }
+            };
+            let done = finish(&plan, fetched, &input);
+            match done.action {
+                Action::Respond(response) => native(
+                    Outcome::Respond(response),
+                    done.reason.code(),
+                    Some(upstream),
+                ),
+                other => native(
+                    Outcome::Unfinished(format!("finish did not respond: {other:?}")),
+                    done.reason.code(),
+                    Some(upstream),
+                ),
+            }
+        }
+    }
+}
+
+/// Checks one native run against the case's expectations; returns what went wrong.
+fn check(case: &Case, native: &Native, bless: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    let expect = &case.expect;
+    if let Some(want) = &expect.lease {
+        let got = native.lease.unwrap_or("none");
+        if got != want {
+            problems.push(format!("lease {got} != expected {want}"));
+        }
+    }
+    if let Some(want) = &expect.store {
+        let got = match &native.store {
+            None => serde_json::Value::String("none".into()),
+            Some(write) => serde_json::json!({
+                "key": write.key,
+                "record": serde_json::from_slice::<serde_json::Value>(&write.value)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&write.value).into()),
+                "ttl_secs": write.ttl_secs,
+            }),
+        };
+        if got != *want {
+            problems.push(format!("store write {got} != expected {want}"));
+        }
+    }
+    if let (Some(want), Some(upstream)) = (&expect.upstream, &native.upstream) {
+        if upstream.origin != want.origin || upstream.url != want.url {
+            problems.push(format!(
+                "upstream {} {} != expected {} {}",
+                upstream.origin, upstream.url, want.origin, want.url
+            ));
+        }
+        if let Some(key) = want
+            .cache_key
+            .as_ref()
+            .filter(|k| **k != upstream.cache_key)
+        {
+            problems.push(format!("cache key {} != {key}", upstream.cache_key));
+        }
+    }
+    if native.reason != expect.reason {
+        problems.push(format!("reason {} != {}", native.reason, expect.reason));
+    }
+    match (&native.outcome, expect.action.as_str()) {
+        (Outcome::Respond(response), "respond") => {
+            check_response(case, response, bless, &mut problems);
+        }
+        (Outcome::Proxy, "proxy") => {}
+        (Outcome::Asset(asset), "asset") => {
+            if let Some(name) = expect.asset.as_ref().filter(|n| **n != asset.name) {
+                problems.push(format!("asset {} != {name}", asset.name));
+            }
+        }
+        (outcome, want) => problems.push(format!("{outcome:?}, expected {want}")),
+    }
+    problems
+}
+
+fn check_response(
+    case: &Case,
+    response: &Response<Bytes>,
+    bless: bool,
+    problems: &mut Vec<String>,
+) {
+    let expect = &case.expect;
+    if let Some(status) = expect.status.filter(|s| *s != response.status().as_u16()) {
+        problems.push(format!("status {} != {status}", response.status()));
+    }
+    let header_reason = response
+        .headers()
+        .get("x-usher-reason")
+        .and_then(|v| v.to_str().ok());
+    if header_reason != Some(expect.reason.as_str()) {
+        problems.push(format!(
+            "reason header {header_reason:?} != {}",
+            expect.reason
+        ));
+    }
+    for (name, want) in &expect.headers {
+        let got = response.headers().get(name).and_then(|v| v.to_str().ok());
+        if got != Some(want.as_str()) {
+            problems.push(format!("header {name}: {got:?} != {want:?}"));
+        }
+    }
+    let body = response.body();
+    for needle in &expect.body_contains {
+        if !String::from_utf8_lossy(body).contains(needle.as_str()) {
+            problems.push(format!("body lacks {needle:?}"));
+        }
+    }
+    if let Some(file) = &expect.body_file {
+        let path = root().join("expected").join(file);
+        if bless {
+            std::fs::write(&path, body).unwrap();
+        } else {
+            match std::fs::read(&path) {
+                Ok(want) if want == body.as_ref() => {}
+                Ok(want) => problems.push(format!(
+                    "body differs from {}:\n--- expected\n{}\n--- got\n{}",
+                    file,
+                    String::from_utf8_lossy(&want),
+                    String::from_utf8_lossy(body)
+                )),
+                Err(e) => problems.push(format!(
+                    "{}: {e} (bless with USHER_BLESS=1)",
+                    path.display()
+                )),
+            }
+        }
+    }
+}
+
+/// The 16 bytes a case's `entropy` field spells in hex.
+pub fn entropy(case: &Case) -> [u8; 16] {
+    hex::decode(case.entropy.trim())
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+#[test]
+fn conformance_cases_pass_natively() {
+    let bless = std::env::var_os("USHER_BLESS").is_some();
+    let config = crate::case::config(None);
+    let etag = page_etag(&config);
+    let all = Case::all();
+    assert!(all.len() >= 40, "only {} cases", all.len());
+    let failures: Vec<String> = all
+        .iter()
+        .filter_map(|(file, case)| {
+            let tokens = Tokens {
+                ticket: case.ticket(),
+                session: case.session(),
+            };
+            let request = request(case, &tokens, &etag, &[]);
+            let world = World {
+                config: &config,
+                now_ms: case.now * 1000,
+                entropy: entropy(case),
+                client: &case.client,
+                timeout_unreported: false,
+            };
+            let problems = check(case, &run(case, &request, &world), bless);
+            (!problems.is_empty())
+                .then(|| format!("{file} ({}):\n  {}", case.name, problems.join("\n  ")))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
+}
