@@ -23,7 +23,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cargo(*args):
-    return ["cargo", *args, "--locked", "--quiet"]
+    """A cargo command, its own flags before any `--` (after it, they would be the test's)."""
+    args = list(args)
+    at = args.index("--") if "--" in args else len(args)
+    return ["cargo", *args[:at], "--locked", "--quiet", *args[at:]]
 
 
 BUILD = {
@@ -39,7 +42,7 @@ MUTATIONS = [
         "wasmtime",
         "edge/wasi-http/src/convert.rs",
         "        response.map(Body::from)\n",
-        "        response.map(|b| Body::from(bytes::Bytes::from(String::from_utf8_lossy(&b)"
+        "        response.map(|b| Body::from(Bytes::from(String::from_utf8_lossy(&b)"
         + DROP + ".into_bytes())))\n",
     ),
     (
@@ -91,7 +94,11 @@ def main():
                 print(f"caught {runtime} ({path}): {failed[0].strip() if failed else named[0]}")
             else:
                 missed += 1
-                print(f"MISSED {runtime} ({path}): the suite passed with the mutation")
+                log = os.path.join(ROOT, "target", f"mutant-{runtime}.log")
+                with open(log, "w") as f:
+                    f.write(output)
+                print(f"MISSED {runtime} ({path}): the suite exited {run.returncode} "
+                      f"without failing {runtime} (its output: {log})")
         finally:
             with open(full, "w") as f:
                 f.write(source)

@@ -10,7 +10,7 @@
 // every process started here is stopped before it exits, pass or fail. Prints one line per
 // check and `N passed, M failed`; exits 1 if any failed. --keep leaves the work directory.
 //
-// Not part of `make test` yet: `wasm-tests` will run the conformance cases through workerd.
+// `make test` runs the conformance cases through workerd in `wasm-tests`; this is the walkthrough.
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
