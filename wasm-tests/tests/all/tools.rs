@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// The pinned Viceroy release (the Makefile installs this one).
 pub const VICEROY_VERSION: &str = "0.22.0";
@@ -28,27 +28,91 @@ fn existing(path: PathBuf, how: &str) -> PathBuf {
     path
 }
 
-/// The WASI-HTTP component.
+/// Runs `cargo build` with `args` once per test run (a no-op when the artifact is fresh), so
+/// a test never runs an artifact older than its source.
+fn cargo_build(args: &'static [&'static str]) {
+    static BUILT: Mutex<Vec<&'static [&'static str]>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap();
+    if built.contains(&args) {
+        return;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(repo())
+        .args(["build", "--locked", "--quiet"])
+        .args(args)
+        .env("CARGO_TARGET_DIR", target())
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build {args:?} failed");
+    built.push(args);
+}
+
+/// The WASI-HTTP component, built if stale.
 pub fn wasi_component() -> PathBuf {
+    cargo_build(&[
+        "-p",
+        "usher-edge-wasi-http",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+    ]);
     existing(
         target().join("wasm32-wasip2/release/usher-edge-wasi-http.wasm"),
         "build it with `make wasm-check`",
     )
 }
 
-/// The Fastly module.
+/// The Fastly module, built if stale.
 pub fn fastly_module() -> PathBuf {
+    cargo_build(&[
+        "-p",
+        "usher-edge-fastly",
+        "--profile",
+        "release-fastly",
+        "--target",
+        "wasm32-wasip1",
+    ]);
     existing(
         target().join("wasm32-wasip1/release-fastly/usher-edge-fastly.wasm"),
         "build it with `make wasm-check`",
     )
 }
 
-/// worker-build's output: index.js and index_bg.wasm.
+/// worker-build's output: index.js and index_bg.wasm. worker-build is not run from here (it
+/// needs the pinned tools `make cloudflare-worker` passes it), so a Worker older than any
+/// source it is built from fails the test instead of being tested.
 pub fn worker_dir() -> PathBuf {
     let dir = repo().join("edge/cloudflare/build");
-    existing(dir.join("index_bg.wasm"), "build it with `make wasm-check`");
+    let wasm = existing(dir.join("index_bg.wasm"), "build it with `make wasm-check`");
+    let built = std::fs::metadata(&wasm).unwrap().modified().unwrap();
+    let sources = ["edge/cloudflare/src", "edge/core/src", "shared/src"];
+    if let Some(newer) = sources
+        .iter()
+        .flat_map(|dir| files(&repo().join(dir)))
+        .find(|f| std::fs::metadata(f).unwrap().modified().unwrap() > built)
+    {
+        panic!(
+            "{} is older than {}: rebuild it with `make cloudflare-worker`",
+            wasm.display(),
+            newer.display()
+        );
+    }
     dir
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
 }
 
 /// The player library and anything else served under /assets/, laid out by name.
