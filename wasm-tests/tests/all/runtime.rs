@@ -120,6 +120,11 @@ impl Kind {
     }
 }
 
+/// How long a runtime may take to start serving. `usher edge serve` in a debug build compiles
+/// the component with an unoptimised Cranelift (seconds on an idle machine, minutes on a
+/// machine busy compiling); a runtime that never starts still fails, just not spuriously.
+const START_LIMIT: Duration = Duration::from_secs(600);
+
 const COUNTRY_HEADER: &str = "x-test-country";
 const ASN_HEADER: &str = "x-test-asn";
 /// Where Viceroy's geolocation puts 127.0.0.1: the conformance cases' client.
@@ -190,6 +195,8 @@ pub struct Setup {
 pub struct Running {
     pub kind: Kind,
     pub addr: SocketAddr,
+    /// workerd: the directory its lease namespace reads records through from, by key.
+    pub lease_seeds: Option<PathBuf>,
     child: Child,
     output: Arc<Mutex<Vec<String>>>,
     fuel: mpsc::UnboundedReceiver<(String, String, u64)>,
@@ -256,7 +263,7 @@ impl Running {
                 }
             });
         }
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + START_LIMIT;
         let addr = loop {
             if let Some(addr) = addr
                 && tokio::net::TcpStream::connect(addr).await.is_ok()
@@ -276,7 +283,7 @@ impl Running {
             }
             assert!(
                 Instant::now() < deadline,
-                "{} did not start serving within 120 s:\n{}",
+                "{} did not start serving within {START_LIMIT:?}:\n{}",
                 kind.name(),
                 output.lock().unwrap().join("\n")
             );
@@ -285,6 +292,7 @@ impl Running {
         Running {
             kind,
             addr,
+            lease_seeds: (kind == Kind::Workerd).then(|| dir.join(WORKERD_LEASE_SEEDS)),
             child,
             output,
             fuel,
@@ -442,6 +450,9 @@ utc_offset = 100
     command
 }
 
+/// Where workerd-config.mjs puts the lease namespace's seed directory, below a runtime's dir.
+const WORKERD_LEASE_SEEDS: &str = "workerd/seed/USHER_LEASES";
+
 async fn workerd(setup: &Setup, dir: &Path, addr: SocketAddr) -> Command {
     let config = dir.join("config");
     setup.documents.write(&config);
@@ -467,7 +478,7 @@ async fn workerd(setup: &Setup, dir: &Path, addr: SocketAddr) -> Command {
     );
     // Lease records are seeded as files below the namespace's seed directory, by key.
     for (key, value) in &setup.seeds {
-        let path = out.join("seed/USHER_LEASES").join(key);
+        let path = dir.join(WORKERD_LEASE_SEEDS).join(key);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, value).unwrap();
     }

@@ -23,7 +23,7 @@ use http::{Method, Request};
 use usher_edge_core::config::EdgeConfig;
 
 use crate::case::{Case, Tokens, root};
-use crate::http::{Reply, send};
+use crate::http::{Reply, percent_decode, send};
 use crate::native::{self, Native, Outcome, World};
 use crate::origin::{Answer, Origin, Seen};
 use crate::runtime::{Documents, Kind, Running, Setup};
@@ -125,28 +125,6 @@ fn minted(body: &[u8]) -> Option<(u64, String)> {
             .map(str::to_owned)
     };
     Some((field("st=")?.parse().ok()?, field("id=")?))
-}
-
-fn percent_decode(text: &str) -> String {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The route a request belongs to, for the fuel budget.
@@ -350,10 +328,8 @@ async fn run_case(
         (Kind::Workerd, _) => {
             // workerd's KV stand-in reads seeds through from disk, so a record written now is
             // read by the next request.
-            if let (Some(key), Some(seed)) = (&key, &seed) {
-                let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                    .join("runtimes/workerd-conformance/workerd/seed/USHER_LEASES")
-                    .join(key);
+            if let (Some(dir), Some(key), Some(seed)) = (&running.lease_seeds, &key, &seed) {
+                let path = dir.join(key);
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
                 std::fs::write(path, seed).unwrap();
             }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 
-use crate::http::{Server, serve};
+use crate::http::{Server, percent_decode, serve};
 
 /// A write the edge made.
 #[derive(Clone, Debug)]
@@ -39,7 +39,8 @@ impl LeaseStore {
         let server = serve(move |request: Request<Bytes>| {
             let state = Arc::clone(&shared);
             async move {
-                let key = decode(request.uri().path().trim_start_matches('/'));
+                // Keys arrive percent-encoded (RFC 3986 §2.1), `/` kept.
+                let key = percent_decode(request.uri().path().trim_start_matches('/'));
                 let mut state = state.lock().unwrap();
                 let status = if state.down {
                     StatusCode::SERVICE_UNAVAILABLE
@@ -91,27 +92,4 @@ impl LeaseStore {
     pub fn written(&self) -> Vec<Written> {
         self.state.lock().unwrap().written.clone()
     }
-}
-
-/// Keys arrive percent-encoded (RFC 3986 §2.1), `/` kept.
-fn decode(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
