@@ -1,0 +1,23 @@
+//! Usher's live origin: a live ingest turned into an ABR ladder of small CMAF segments with
+//! LL-HLS playlists, the same in every availability zone.
+//!
+//! This crate is being built in layers. What is here is the pure core, which decides and
+//! describes without doing any I/O:
+//!
+//! * [`timeline`]: epoch-locked numbering. The segment holding UTC instant `t` is
+//!   `floor(t / D)` for segment duration `D`, so two transcoders fed the same source in two
+//!   zones agree on every segment's number, start and part boundaries without talking to each
+//!   other, and a player can switch between them mid-stream.
+//! * [`playlist`]: LL-HLS media and multivariant playlists written from that timeline
+//!   (RFC 8216bis: partial segments, preload hints, blocking reloads, rendition reports).
+//!
+//! What it does not do (yet): run FFmpeg, package fragmented MP4, serve HTTP, or hold channel
+//! leases in Redis; those follow, as adapters around this core.
+//!
+//! Key design decision: time is the only coordinator. Numbering, keyframe instants and media
+//! timestamps all derive from the wall clock and the configured durations, never from a
+//! counter a process keeps, so a restarted or standby transcoder continues the same sequence
+//! and never reuses a name for different bytes.
+
+pub mod playlist;
+pub mod timeline;

@@ -1,0 +1,1 @@
+//! LL-HLS playlists, written from the [`crate::timeline`]. (Being built.)
