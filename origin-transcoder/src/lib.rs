@@ -8,10 +8,13 @@
 //!   `floor(t / D)` for segment duration `D`, so two transcoders fed the same source in two
 //!   zones agree on every segment's number, start and part boundaries without talking to each
 //!   other, and a player can switch between them mid-stream.
+//! * [`cmaf`]: fragmented MP4 as encoders write it: split from a pipe into boxes, the codec
+//!   strings and timescales of the initialisation section, each fragment's decode time,
+//!   duration and sync sample, and its timestamps rewritten onto the epoch-locked timeline.
 //! * [`playlist`]: LL-HLS media and multivariant playlists written from that timeline
 //!   (RFC 8216bis: partial segments, preload hints, blocking reloads, rendition reports).
 //!
-//! What it does not do (yet): run FFmpeg, package fragmented MP4, serve HTTP, or hold channel
+//! What it does not do (yet): run FFmpeg, cut segments and parts, serve HTTP, or hold channel
 //! leases in Redis; those follow, as adapters around this core.
 //!
 //! Key design decision: time is the only coordinator. Numbering, keyframe instants and media
@@ -19,5 +22,6 @@
 //! counter a process keeps, so a restarted or standby transcoder continues the same sequence
 //! and never reuses a name for different bytes.
 
+pub mod cmaf;
 pub mod playlist;
 pub mod timeline;

@@ -1,0 +1,3 @@
+//! Integration tests of the origin, against real FFmpeg output. One binary, one module per area.
+
+mod cmaf;
