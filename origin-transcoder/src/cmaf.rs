@@ -636,7 +636,45 @@ pub fn rewrite(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_are_an_error_or_a_reading_never_a_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..512),
+            cut in 0usize..512,
+        ) {
+            let init = Init { tracks: Vec::new() };
+            let _ = Init::parse(&bytes);
+            let _ = Fragment::parse(&bytes, &init);
+            let mut copy = bytes.clone();
+            let _ = rewrite(&mut copy, 1, |_| 1 << 40);
+            let mut splitter = Splitter::new();
+            let (a, b) = bytes.split_at(cut.min(bytes.len()));
+            let _ = splitter.push(a).and_then(|_| splitter.push(b));
+        }
+
+        #[test]
+        fn boxes_nested_in_a_moof_are_found_inside_random_padding(
+            pad in prop::collection::vec(any::<u8>(), 0..64),
+            sequence in any::<u32>(),
+        ) {
+            // A `free` box of random bytes before the parts that matter must not confuse the
+            // reader (§4.2: readers skip unknown boxes).
+            let free = boxed(b"free", &pad);
+            let tfhd = boxed(b"tfhd", &[0, 0, 0, 0, 0, 0, 0, 1]);
+            let tfdt = boxed(b"tfdt", &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
+            let traf = boxed(b"traf", &[free.clone(), tfhd, tfdt].concat());
+            let mut mfhd_body = vec![0; 4];
+            mfhd_body.extend_from_slice(&sequence.to_be_bytes());
+            let moof = boxed(b"moof", &[free, boxed(b"mfhd", &mfhd_body), traf].concat());
+            let fragment = Fragment::parse(&moof, &Init { tracks: Vec::new() }).unwrap();
+            prop_assert_eq!(fragment.sequence, sequence);
+            prop_assert_eq!(fragment.runs[0].decode_time, 9);
+        }
+    }
 
     fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
         let mut out = u32::try_from(body.len() + 8)
