@@ -11,10 +11,12 @@
 //! * [`cmaf`]: fragmented MP4 as encoders write it: split from a pipe into boxes, the codec
 //!   strings and timescales of the initialisation section, each fragment's decode time,
 //!   duration and sync sample, and its timestamps rewritten onto the epoch-locked timeline.
+//! * [`package`]: an encoder's fragments cut into epoch-locked parts and segments, with
+//!   epoch timestamps and numbers, the same in every zone.
 //! * [`playlist`]: LL-HLS media and multivariant playlists written from that timeline
 //!   (RFC 8216bis: partial segments, preload hints, blocking reloads, rendition reports).
 //!
-//! What it does not do (yet): run FFmpeg, cut segments and parts, serve HTTP, or hold channel
+//! What it does not do (yet): run FFmpeg, serve HTTP, or hold channel
 //! leases in Redis; those follow, as adapters around this core.
 //!
 //! Key design decision: time is the only coordinator. Numbering, keyframe instants and media
@@ -23,5 +25,6 @@
 //! and never reuses a name for different bytes.
 
 pub mod cmaf;
+pub mod package;
 pub mod playlist;
 pub mod timeline;

@@ -176,6 +176,17 @@ impl Timeline {
         u64::try_from(ticks).unwrap_or(u64::MAX)
     }
 
+    /// The first instant at or after `t_ms` that lies on the frame grid of a `num / den`
+    /// frames-per-second source counted from the Unix epoch: where an encoder's zero must be
+    /// for its frames, and so its forced keyframes, to fall exactly on segment boundaries.
+    /// (At 25 fps every 40 ms; at 30 fps every 100 ms, three frames; at 30000/1001 every
+    /// 1001 ms.) A rate of zero is treated as 1 fps.
+    pub fn frame_aligned(t_ms: u64, num: u32, den: u32) -> u64 {
+        let (num, den) = (u64::from(num.max(1)), u64::from(den.max(1)));
+        let step = 1000 * den / gcd(1000 * den, num);
+        t_ms.div_ceil(step).saturating_mul(step)
+    }
+
     /// The instants, relative to `origin_ms`, at which an encoder started at `origin_ms` must
     /// put an IDR frame: every segment boundary from the first whole segment on, as an FFmpeg
     /// `-force_key_frames` expression in seconds of its own clock (`expr:` syntax). Aligning
@@ -190,6 +201,10 @@ impl Timeline {
             seconds(self.segment_ms)
         )
     }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// Milliseconds as decimal seconds, exactly (`2000` → `2`, `1500` → `1.5`, `33` → `0.033`).
@@ -303,6 +318,24 @@ mod tests {
             Timeline::new(1000, 200).unwrap().force_key_frames(10_033),
             "expr:gte(t,0.967+n_forced*1)"
         );
+    }
+
+    #[test]
+    fn an_encoders_zero_is_moved_onto_its_frame_grid() {
+        assert_eq!(
+            Timeline::frame_aligned(1_767_225_600_700, 25, 1),
+            1_767_225_600_720
+        );
+        assert_eq!(
+            Timeline::frame_aligned(1_767_225_600_720, 25, 1),
+            1_767_225_600_720
+        );
+        assert_eq!(
+            Timeline::frame_aligned(1_767_225_600_701, 30, 1),
+            1_767_225_600_800
+        );
+        assert_eq!(Timeline::frame_aligned(1001, 30_000, 1001), 1001);
+        assert_eq!(Timeline::frame_aligned(1002, 30_000, 1001), 2002);
     }
 
     proptest! {

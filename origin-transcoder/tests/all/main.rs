@@ -1,3 +1,4 @@
 //! Integration tests of the origin, against real FFmpeg output. One binary, one module per area.
 
 mod cmaf;
+mod package;
