@@ -15,6 +15,8 @@
 //!   epoch timestamps and numbers, the same in every zone.
 //! * [`playlist`]: LL-HLS media and multivariant playlists written from that timeline
 //!   (RFC 8216bis: partial segments, preload hints, blocking reloads, rendition reports).
+//! * [`ladder`]: the ABR ladder (video rungs with their H.264 levels, and the audio) and the
+//!   `--ladder` list that describes it.
 //!
 //! What it does not do (yet): run FFmpeg, serve HTTP, or hold channel
 //! leases in Redis; those follow, as adapters around this core.
@@ -25,6 +27,7 @@
 //! and never reuses a name for different bytes.
 
 pub mod cmaf;
+pub mod ladder;
 pub mod package;
 pub mod playlist;
 pub mod timeline;
