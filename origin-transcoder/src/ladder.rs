@@ -357,3 +357,171 @@ fn plain(codec: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(num: u32, den: u32) -> FrameRate {
+        FrameRate { num, den }
+    }
+
+    fn summary(ladder: &Ladder) -> Vec<(&str, u32, u32, u64, u64, &str)> {
+        ladder
+            .rungs()
+            .iter()
+            .map(|r| {
+                (
+                    r.name.as_str(),
+                    r.width,
+                    r.height,
+                    r.average_bps,
+                    r.peak_bps,
+                    r.codec.as_str(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_default_ladder_is_four_rungs_at_the_levels_their_sizes_need() {
+        let ladder = Ladder::default();
+        assert_eq!(
+            summary(&ladder),
+            [
+                ("1080p", 1920, 1080, 5_000_000, 5_500_000, "avc1.640028"),
+                ("720p", 1280, 720, 3_000_000, 3_300_000, "avc1.64001f"),
+                // 854x480 at 30 fps is 48 600 macroblocks a second, over level 3.0's 40 500.
+                ("480p", 854, 480, 1_500_000, 1_650_000, "avc1.64001f"),
+                ("360p", 640, 360, 800_000, 880_000, "avc1.64001e"),
+            ]
+        );
+        assert_eq!(
+            Ladder::parse(DEFAULT_LADDER, FrameRate::DEFAULT).unwrap(),
+            ladder
+        );
+    }
+
+    #[test]
+    fn a_list_mixes_presets_sizes_and_bitrates() {
+        let ladder = Ladder::parse(" 720p@2M, 1280x720@2500k ,426x240 ,", rate(25, 1));
+        // Two rungs of one height share a name: refused.
+        assert_eq!(ladder, Err(LadderError::Duplicate("720p".to_owned())));
+        let ladder = Ladder::parse("1080p@6M,960x540@2000k,240p", rate(25, 1)).unwrap();
+        assert_eq!(
+            summary(&ladder),
+            [
+                ("1080p", 1920, 1080, 6_000_000, 6_600_000, "avc1.640028"),
+                ("540p", 960, 540, 2_000_000, 2_200_000, "avc1.64001f"),
+                ("240p", 426, 240, 400_000, 440_000, "avc1.64001e"),
+            ]
+        );
+        assert!(ladder.rungs().iter().all(|r| r.frame_rate == rate(25, 1)));
+    }
+
+    #[test]
+    fn levels_follow_frame_rate_size_and_bitrate() {
+        let level = |list: &str, fps| {
+            Ladder::parse(list, rate(fps, 1)).unwrap().rungs()[0]
+                .codec
+                .clone()
+        };
+        // 1080p60: 489 600 macroblocks a second, level 4.2.
+        assert_eq!(level("1080p", 60), "avc1.64002a");
+        // 2160p30: 32 400 macroblocks a frame, level 5.1.
+        assert_eq!(level("3840x2160@16M", 30), "avc1.640033");
+        // 720p at 30 Mbit/s needs level 4.1's bitrate.
+        assert_eq!(level("720p@30M", 30), "avc1.640029");
+        assert_eq!(
+            Ladder::parse("7680x4320", rate(30, 1)),
+            Err(LadderError::NoLevel("4320p".to_owned()))
+        );
+    }
+
+    #[test]
+    fn frame_rates_are_written_with_three_decimals() {
+        assert_eq!(rate(30, 1).to_string(), "30.000");
+        assert_eq!(rate(30_000, 1001).to_string(), "29.970");
+        assert_eq!(rate(60_000, 1001).to_string(), "59.940");
+        assert_eq!(rate(24_000, 1001).to_string(), "23.976");
+        assert_eq!(rate(25, 2).to_string(), "12.500");
+    }
+
+    #[test]
+    fn malformed_lists_are_refused_with_the_reason() {
+        let parse = |list: &str| Ladder::parse(list, FrameRate::DEFAULT);
+        assert_eq!(parse(""), Err(LadderError::Empty));
+        assert_eq!(parse(" , "), Err(LadderError::Empty));
+        for bad in [
+            "720",
+            "hd",
+            "1280x",
+            "x720",
+            "1280*720",
+            "720p@",
+            "720p@3000",
+            "720p@3.5M",
+            "720p@0k",
+            "720p@-1k",
+            "1280x720@3000k@30",
+        ] {
+            assert_eq!(
+                parse(bad),
+                Err(LadderError::Syntax(bad.to_owned())),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            parse("1281x720"),
+            Err(LadderError::Size {
+                width: 1281,
+                height: 720
+            })
+        );
+        assert_eq!(
+            parse("0x0"),
+            Err(LadderError::Size {
+                width: 0,
+                height: 0
+            })
+        );
+        assert_eq!(
+            Ladder::parse("720p", rate(0, 1)),
+            Err(LadderError::FrameRate)
+        );
+        assert!(
+            parse("hd")
+                .unwrap_err()
+                .to_string()
+                .contains("not a preset")
+        );
+    }
+
+    #[test]
+    fn hand_made_rungs_are_checked_too() {
+        let good = Ladder::default().rungs()[1].clone();
+        let with = |change: fn(&mut Rung)| {
+            let mut rung = good.clone();
+            change(&mut rung);
+            Ladder::new(vec![rung])
+        };
+        assert!(with(|_| ()).is_ok());
+        assert_eq!(Ladder::new(Vec::new()), Err(LadderError::Empty));
+        assert_eq!(
+            with(|r| r.peak_bps = r.average_bps - 1),
+            Err(LadderError::Bitrate("720p".to_owned()))
+        );
+        assert_eq!(
+            with(|r| r.name = "../x".to_owned()),
+            Err(LadderError::Syntax("../x".to_owned()))
+        );
+        assert_eq!(
+            with(|r| r.codec = "avc1.64001f\"".to_owned()),
+            Err(LadderError::Syntax("720p".to_owned()))
+        );
+        assert_eq!(
+            Ladder::new(vec![good.clone(), good]),
+            Err(LadderError::Duplicate("720p".to_owned()))
+        );
+    }
+}

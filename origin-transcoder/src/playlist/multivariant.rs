@@ -130,3 +130,128 @@ fn write_playlist(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use usher_shared::playlist::{Playlist, PlaylistKind};
+
+    use super::*;
+    use crate::ladder::FrameRate;
+
+    fn english() -> Audio {
+        Audio {
+            name: "English".to_owned(),
+            language: Some("en".to_owned()),
+            ..Audio::default()
+        }
+    }
+
+    #[test]
+    fn the_default_ladder_announces_each_rung_with_audio_counted_in_its_bandwidth() {
+        let text = multivariant(&Ladder::default(), &english(), &Naming::default()).unwrap();
+        let expected = "\
+#EXTM3U
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/index.m3u8\"
+#EXT-X-STREAM-INF:BANDWIDTH=5628000,AVERAGE-BANDWIDTH=5128000,CODECS=\"avc1.640028,mp4a.40.2\",RESOLUTION=1920x1080,FRAME-RATE=30.000,AUDIO=\"audio\"
+1080p/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=3428000,AVERAGE-BANDWIDTH=3128000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720,FRAME-RATE=30.000,AUDIO=\"audio\"
+720p/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=1778000,AVERAGE-BANDWIDTH=1628000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=854x480,FRAME-RATE=30.000,AUDIO=\"audio\"
+480p/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=1008000,AVERAGE-BANDWIDTH=928000,CODECS=\"avc1.64001e,mp4a.40.2\",RESOLUTION=640x360,FRAME-RATE=30.000,AUDIO=\"audio\"
+360p/index.m3u8
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_multivariant_playlist_reads_back_with_both_parsers() {
+        let ladder = Ladder::parse(
+            "1280x720@2500k,640x360",
+            FrameRate {
+                num: 30_000,
+                den: 1001,
+            },
+        )
+        .unwrap();
+        let text = multivariant(&ladder, &Audio::default(), &Naming::default()).unwrap();
+        let playlist = Playlist::parse(text.as_bytes()).unwrap();
+        assert_eq!(playlist.kind(), PlaylistKind::Multivariant);
+        assert_eq!(playlist.variant_count(), 2);
+        let uris: Vec<_> = playlist.uris().map(|u| (u.uri, u.tag)).collect();
+        assert_eq!(
+            uris,
+            [
+                ("audio/index.m3u8", Some("EXT-X-MEDIA")),
+                ("720p/index.m3u8", None),
+                ("360p/index.m3u8", None),
+            ]
+        );
+        let typed = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+            Ok(m3u8_rs::Playlist::MasterPlaylist(master)) => master,
+            other => panic!("m3u8-rs reads no multivariant playlist: {other:?}"),
+        };
+        assert!(typed.independent_segments);
+        let [audio] = typed.alternatives.as_slice() else {
+            panic!("one audio rendition: {:?}", typed.alternatives);
+        };
+        assert_eq!(audio.media_type, m3u8_rs::AlternativeMediaType::Audio);
+        assert_eq!(
+            (audio.group_id.as_str(), audio.name.as_str()),
+            ("audio", "Main")
+        );
+        assert!(audio.default && audio.autoselect && audio.language.is_none());
+        for (variant, rung) in typed.variants.iter().zip(ladder.rungs()) {
+            assert_eq!(variant.bandwidth, rung.peak_bps + 128_000);
+            assert_eq!(variant.average_bandwidth, Some(rung.average_bps + 128_000));
+            assert_eq!(
+                variant.codecs.as_deref(),
+                Some(format!("{},mp4a.40.2", rung.codec).as_str())
+            );
+            let resolution = variant.resolution.unwrap();
+            assert_eq!(
+                (resolution.width, resolution.height),
+                (u64::from(rung.width), u64::from(rung.height))
+            );
+            assert_eq!(variant.frame_rate, Some(29.97));
+            assert_eq!(variant.audio.as_deref(), Some("audio"));
+        }
+        assert_eq!(typed.variants[0].bandwidth, 2_750_000 + 128_000);
+        // 640x360 without a bitrate: 0.1 bit per pixel per frame at 29.97 fps, 0.7 Mbit/s.
+        assert_eq!(typed.variants[1].average_bandwidth, Some(700_000 + 128_000));
+    }
+
+    #[test]
+    fn audio_fields_that_cannot_be_written_are_refused() {
+        let ladder = Ladder::default();
+        let naming = Naming::default();
+        let with = |change: fn(&mut Audio)| {
+            let mut audio = english();
+            change(&mut audio);
+            multivariant(&ladder, &audio, &naming)
+        };
+        assert_eq!(
+            with(|a| a.group_id = "a/b".to_owned()),
+            Err(MultivariantError::GroupId)
+        );
+        assert_eq!(
+            with(|a| a.group_id = "a b".to_owned()),
+            Err(MultivariantError::GroupId)
+        );
+        assert_eq!(
+            with(|a| a.name = "say \"hi\"".to_owned()),
+            Err(MultivariantError::Text("name"))
+        );
+        assert_eq!(
+            with(|a| a.language = Some(String::new())),
+            Err(MultivariantError::Text("language"))
+        );
+        assert_eq!(
+            with(|a| a.codec = "mp4a.40.2,avc1".to_owned()),
+            Err(MultivariantError::Codec)
+        );
+        assert_eq!(with(|a| a.channels = 0), Err(MultivariantError::Audio));
+        assert!(with(|a| a.name = "Français (commentaire)".to_owned()).is_ok());
+    }
+}

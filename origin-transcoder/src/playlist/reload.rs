@@ -217,3 +217,301 @@ fn decimal_integer(text: &str) -> Option<u64> {
     }
     text.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::playlist::{Naming, OpenSegment, Part, Segment, Window};
+    use crate::timeline::Timeline;
+
+    const NOW: u64 = 1_767_225_613_100;
+
+    /// Two-second segments of four parts: the last part published is `last`.
+    fn state(last: Position) -> ReloadState {
+        ReloadState {
+            last,
+            last_segment: if last.part == 3 {
+                Some(last.msn)
+            } else {
+                last.msn.checked_sub(1)
+            },
+            ended: false,
+            target_duration: 2,
+            part_target: Duration::from_millis(500),
+            parts_per_segment: 4,
+        }
+    }
+
+    fn at(msn: u64, part: u32) -> Position {
+        Position { msn, part }
+    }
+
+    #[test]
+    fn a_request_without_directives_is_answered_at_once() {
+        let reload = decide(None, None, &state(at(100, 1)), NOW);
+        assert_eq!(reload, Reload::Now(Now::NoDirective));
+        assert_eq!((reload.status(), reload.code()), (Some(200), "ok"));
+    }
+
+    #[test]
+    fn malformed_directives_are_refused_with_400() {
+        let s = state(at(100, 1));
+        assert_eq!(
+            decide(None, Some("1"), &s, NOW),
+            Reload::Refuse(Refusal::PartWithoutMsn)
+        );
+        for bad in [
+            "",
+            "abc",
+            "-1",
+            "+1",
+            " 1",
+            "1 ",
+            "1.0",
+            "0x10",
+            "18446744073709551616",
+        ] {
+            assert_eq!(
+                decide(Some(bad), None, &s, NOW),
+                Reload::Refuse(Refusal::MsnNotANumber),
+                "{bad:?}"
+            );
+            assert_eq!(
+                decide(Some("100"), Some(bad), &s, NOW),
+                Reload::Refuse(Refusal::PartNotANumber),
+                "{bad:?}"
+            );
+        }
+        let refused = decide(Some("x"), None, &s, NOW);
+        assert_eq!(
+            (refused.status(), refused.code()),
+            (Some(400), "hls_msn_not_a_number")
+        );
+        // Leading zeros are still a decimal-integer.
+        assert_eq!(
+            decide(Some("0099"), None, &s, NOW),
+            Reload::Now(Now::Published)
+        );
+    }
+
+    #[test]
+    fn what_is_published_is_answered_at_once() {
+        let s = state(at(100, 1));
+        // Segment 99 is complete; 100 is not.
+        assert_eq!(
+            decide(Some("99"), None, &s, NOW),
+            Reload::Now(Now::Published)
+        );
+        assert_eq!(
+            decide(Some("100"), Some("1"), &s, NOW),
+            Reload::Now(Now::Published)
+        );
+        assert_eq!(
+            decide(Some("100"), Some("0"), &s, NOW),
+            Reload::Now(Now::Published)
+        );
+        assert_eq!(
+            decide(Some("3"), Some("3"), &s, NOW),
+            Reload::Now(Now::Published)
+        );
+    }
+
+    #[test]
+    fn the_next_part_or_segment_is_waited_for_until_three_target_durations() {
+        let s = state(at(100, 1));
+        let deadline_ms = NOW + 6000;
+        assert_eq!(
+            decide(Some("100"), Some("2"), &s, NOW),
+            Reload::Wait {
+                awaited: Awaited::Part(at(100, 2)),
+                deadline_ms
+            }
+        );
+        // _HLS_msn alone waits for the whole segment.
+        let whole = decide(Some("100"), None, &s, NOW);
+        assert_eq!(
+            whole,
+            Reload::Wait {
+                awaited: Awaited::Segment(100),
+                deadline_ms
+            }
+        );
+        assert_eq!((whole.status(), whole.code()), (None, "hls_reload_waiting"));
+        // A part index past the segment's last is reached by the next segment's first part.
+        assert_eq!(
+            decide(Some("100"), Some("4"), &s, NOW),
+            Reload::Wait {
+                awaited: Awaited::Part(at(101, 0)),
+                deadline_ms
+            }
+        );
+        let Reload::Wait { awaited, .. } = decide(Some("100"), Some("2"), &s, NOW) else {
+            panic!("expected a wait");
+        };
+        assert!(!awaited.reached(&s));
+        assert!(awaited.reached(&state(at(100, 2))));
+        assert!(!Awaited::Segment(100).reached(&state(at(100, 2))));
+        assert!(Awaited::Segment(100).reached(&state(at(100, 3))));
+        assert_eq!((TIMEOUT_STATUS, TIMEOUT_CODE), (503, "hls_reload_timeout"));
+    }
+
+    #[test]
+    fn requests_too_far_ahead_are_refused_rather_than_held() {
+        let s = state(at(100, 1));
+        // The last complete segment is 99: 101 is two beyond it, 102 three.
+        assert!(matches!(
+            decide(Some("101"), None, &s, NOW),
+            Reload::Wait { .. }
+        ));
+        assert_eq!(
+            decide(Some("102"), None, &s, NOW),
+            Reload::Refuse(Refusal::MsnTooFarAhead)
+        );
+        // Parts of 0.5 s: the Advance Part Limit is 3 / 0.5 = 6 parts past (100, 1).
+        assert!(matches!(
+            decide(Some("101"), Some("3"), &s, NOW),
+            Reload::Wait { .. }
+        ));
+        assert_eq!(
+            decide(Some("102"), Some("0"), &s, NOW),
+            Reload::Refuse(Refusal::MsnTooFarAhead)
+        );
+        let mut one_second = s;
+        one_second.part_target = Duration::from_secs(1);
+        one_second.parts_per_segment = 2;
+        one_second.last = at(100, 0);
+        // Parts of a second or more: three parts.
+        assert!(matches!(
+            decide(Some("101"), Some("1"), &one_second, NOW),
+            Reload::Wait { .. }
+        ));
+        assert_eq!(
+            decide(Some("101"), Some("2"), &one_second, NOW),
+            Reload::Refuse(Refusal::PartTooFarAhead)
+        );
+        let mut small_parts = s;
+        small_parts.part_target = Duration::from_millis(200);
+        small_parts.parts_per_segment = 10;
+        small_parts.last = at(100, 9);
+        small_parts.last_segment = Some(100);
+        // 3 / 0.2 = 15 parts.
+        assert!(matches!(
+            decide(Some("102"), Some("4"), &small_parts, NOW),
+            Reload::Wait { .. }
+        ));
+        assert_eq!(
+            decide(Some("102"), Some("5"), &small_parts, NOW),
+            Reload::Refuse(Refusal::PartTooFarAhead)
+        );
+        assert_eq!(
+            decide(Some("102"), Some("5"), &small_parts, NOW).code(),
+            "hls_part_too_far_ahead"
+        );
+    }
+
+    #[test]
+    fn an_ended_channel_answers_at_once_whatever_is_asked() {
+        let mut s = state(at(100, 3));
+        s.ended = true;
+        assert_eq!(
+            decide(Some("101"), Some("0"), &s, NOW),
+            Reload::Now(Now::Ended)
+        );
+        assert_eq!(decide(Some("5000"), None, &s, NOW), Reload::Now(Now::Ended));
+        // A malformed request is still malformed.
+        assert_eq!(
+            decide(Some("x"), None, &s, NOW),
+            Reload::Refuse(Refusal::MsnNotANumber)
+        );
+    }
+
+    #[test]
+    fn the_state_comes_from_what_the_rendition_published() {
+        let timeline = Timeline::new(2000, 500).unwrap();
+        let rendition = Rendition::new(timeline, Naming::default(), Window::Event);
+        let part = Part {
+            duration: Duration::from_millis(500),
+            independent: true,
+        };
+        let segments = [Segment {
+            msn: 100,
+            duration: Duration::from_secs(2),
+            independent: true,
+            discontinuity: false,
+            gap: false,
+            parts: vec![part; 4],
+        }];
+        let open = OpenSegment {
+            msn: 101,
+            discontinuity: false,
+            gap: false,
+            parts: vec![part; 2],
+        };
+        let published = RenditionState {
+            segments: &segments,
+            open: Some(&open),
+            discontinuity_sequence: 0,
+            ended: false,
+            reports: &[],
+        };
+        let s = rendition.reload_state(&published).unwrap();
+        assert_eq!(
+            s,
+            ReloadState {
+                last: at(101, 1),
+                last_segment: Some(100),
+                ended: false,
+                target_duration: 2,
+                part_target: Duration::from_millis(500),
+                parts_per_segment: 4,
+            }
+        );
+        let nothing = RenditionState {
+            segments: &[],
+            open: None,
+            ..published
+        };
+        assert_eq!(rendition.reload_state(&nothing), None);
+    }
+
+    /// 0 for a refusal that more publishing can lift, 1 for a wait, 2 for an answer now.
+    fn rank(reload: Reload) -> u8 {
+        match reload {
+            Reload::Refuse(_) => 0,
+            Reload::Wait { .. } => 1,
+            Reload::Now(_) => 2,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn publishing_more_never_turns_an_answer_into_a_wait(
+            base in 0u64..1_000_000,
+            earlier in (0u64..6, 0u32..4),
+            later_by in 0u64..24,
+            ask in (0u64..10, prop::option::of(0u64..10)),
+        ) {
+            let first = at(base + earlier.0, earlier.1);
+            // `later_by` parts on from `first`, on a grid of four parts.
+            let index = (base + earlier.0) * 4 + u64::from(earlier.1) + later_by;
+            let second = at(index / 4, u32::try_from(index % 4).unwrap());
+            prop_assert!(second >= first);
+            let msn = (base + ask.0).to_string();
+            let part = ask.1.map(|p| p.to_string());
+            let before = decide(Some(&msn), part.as_deref(), &state(first), NOW);
+            let after = decide(Some(&msn), part.as_deref(), &state(second), NOW);
+            prop_assert!(rank(before) <= rank(after), "{before:?} then {after:?}");
+            // A wait is for something not yet published, and an answer for something that is.
+            if let Reload::Wait { awaited, deadline_ms } = before {
+                prop_assert!(!awaited.reached(&state(first)));
+                prop_assert_eq!(deadline_ms, NOW + 6000);
+                prop_assert_eq!(
+                    awaited.reached(&state(second)),
+                    after == Reload::Now(Now::Published)
+                );
+            }
+        }
+    }
+}
