@@ -432,6 +432,9 @@ mod tests {
         assert_eq!(level("3840x2160@16M", 30), "avc1.640033");
         // 720p at 30 Mbit/s needs level 4.1's bitrate.
         assert_eq!(level("720p@30M", 30), "avc1.640029");
+        // High profile may take 1.25 times Table A-1's MaxBR: a 16.5 Mbit/s peak fits level
+        // 3.1 (14 000 x 1250 bit/s), where Main would need 3.2.
+        assert_eq!(level("720p@15M", 30), "avc1.64001f");
         assert_eq!(
             Ladder::parse("7680x4320", rate(30, 1)),
             Err(LadderError::NoLevel("4320p".to_owned()))
@@ -445,6 +448,8 @@ mod tests {
         assert_eq!(rate(60_000, 1001).to_string(), "59.940");
         assert_eq!(rate(24_000, 1001).to_string(), "23.976");
         assert_eq!(rate(25, 2).to_string(), "12.500");
+        // Rounded, not cut: 20/3 is 6.6667.
+        assert_eq!(rate(20, 3).to_string(), "6.667");
     }
 
     #[test]

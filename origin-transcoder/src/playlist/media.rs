@@ -1013,6 +1013,38 @@ mod tests {
     }
 
     #[test]
+    fn independent_segments_are_claimed_only_when_every_listed_one_is() {
+        let mut segments: Vec<_> = (MSN..MSN + 4).map(segment).collect();
+        fn state(segments: &[Segment]) -> RenditionState<'_> {
+            RenditionState {
+                segments,
+                open: None,
+                discontinuity_sequence: 0,
+                ended: false,
+                reports: &[],
+            }
+        }
+        let rendition = rendition(Window::Sliding { segments: 3 });
+        let tag = "\n#EXT-X-INDEPENDENT-SEGMENTS\n";
+        assert!(write(&rendition, &state(&segments)).contains(tag));
+        // A segment that does not start on an IDR frame, out of the window: still claimed.
+        segments[0].independent = false;
+        assert!(write(&rendition, &state(&segments)).contains(tag));
+        // In the window: not.
+        segments[3].independent = false;
+        assert!(!write(&rendition, &state(&segments)).contains(tag));
+        // Nor when the open segment's first part is not independent.
+        let segments: Vec<_> = (MSN..MSN + 4).map(segment).collect();
+        let mut open = open(MSN + 4, 1);
+        open.parts[0].independent = false;
+        let with_open = RenditionState {
+            open: Some(&open),
+            ..state(&segments)
+        };
+        assert!(!write(&rendition, &with_open).contains(tag));
+    }
+
+    #[test]
     fn a_sliding_window_never_lasts_less_than_three_target_durations() {
         // Asked for one segment, the window keeps three: removing one more would leave less
         // than 6 s (§6.2.2).
