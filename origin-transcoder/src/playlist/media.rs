@@ -306,8 +306,9 @@ impl Rendition {
         }
         let (dropped, listed) = state.segments.split_at(first);
         // Removing an EXT-X-DISCONTINUITY tag increments the sequence (§6.2.2).
-        let discontinuity_sequence = state.discontinuity_sequence
-            + dropped.iter().filter(|s| s.discontinuity).count() as u64;
+        let discontinuity_sequence = state
+            .discontinuity_sequence
+            .saturating_add(dropped.iter().filter(|s| s.discontinuity).count() as u64);
         let media_sequence = match (listed.first(), state.open) {
             (Some(segment), _) => segment.msn,
             (None, Some(open)) => open.msn,
@@ -394,7 +395,7 @@ impl Rendition {
                     part: u32::try_from(open.parts.len()).unwrap_or(u32::MAX),
                 },
                 (None, Some(last)) => Position {
-                    msn: last.msn + 1,
+                    msn: last.msn.saturating_add(1),
                     part: 0,
                 },
                 (None, None) => return Err(MediaError::NothingPublished),
@@ -1269,6 +1270,74 @@ mod tests {
                     },
                 )
         })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_descriptions_are_written_or_refused_never_a_panic(
+            // Half the time numbered in sequence (from before the year 9999 or from anywhere),
+            // so that some are written; the rest arbitrary, so that most are refused.
+            msns in prop_oneof![
+                (prop_oneof![0u64..100_000_000_000, any::<u64>()], 0usize..6).prop_map(|(first, n)| (0..n as u64).map(|i| first.saturating_add(i)).collect()),
+                prop::collection::vec(any::<u64>(), 0..6),
+            ],
+            durations in prop::collection::vec(prop_oneof![4 => 0u64..3_000_000_000, 1 => any::<u64>()], 6),
+            part_counts in prop::collection::vec(0usize..5, 6),
+            open in prop::option::of((any::<bool>(), any::<u64>(), 0usize..5)),
+            discontinuity_sequence in any::<u64>(),
+            ended in any::<bool>(),
+            keep in 0usize..5,
+            report in (any::<u64>(), any::<u32>()),
+        ) {
+            let parts = |count: usize, nanos: u64| -> Vec<Part> {
+                (0..count)
+                    .map(|_| Part {
+                        duration: Duration::from_nanos(nanos),
+                        independent: true,
+                    })
+                    .collect()
+            };
+            let segments: Vec<Segment> = msns
+                .iter()
+                .zip(&durations)
+                .zip(&part_counts)
+                .map(|((&msn, &nanos), &count)| Segment {
+                    msn,
+                    duration: Duration::from_nanos(nanos),
+                    independent: nanos % 2 == 0,
+                    discontinuity: nanos % 3 == 0,
+                    gap: nanos % 5 == 0,
+                    parts: parts(count, nanos / 7),
+                })
+                .collect();
+            let open = open.map(|(follows, msn, count)| OpenSegment {
+                msn: match msns.last() {
+                    Some(last) if follows => last.saturating_add(1),
+                    _ => msn % 100_000_000_000,
+                },
+                discontinuity: true,
+                gap: false,
+                parts: parts(count, msn % 600_000_000),
+            });
+            let reports = [RenditionReport {
+                uri: "../a/index.m3u8".to_owned(),
+                last: Position { msn: report.0, part: report.1 },
+            }];
+            let state = RenditionState {
+                segments: &segments,
+                open: open.as_ref(),
+                discontinuity_sequence,
+                ended,
+                reports: &reports,
+            };
+            let rendition = rendition(Window::Sliding { segments: keep });
+            if let Ok(text) = rendition.media_playlist(&state) {
+                prop_assert!(Playlist::parse(text.as_bytes()).is_ok());
+            }
+            if let Some(reload) = rendition.reload_state(&state) {
+                let _ = crate::playlist::decide(Some("18446744073709551615"), Some("4294967296"), &reload, u64::MAX);
+            }
+        }
     }
 
     proptest! {
