@@ -17,8 +17,10 @@ VENV_STAMP := $(VENV)/.installed
 REQUIREMENTS := shared/tests/interop/requirements.txt
 CARGO_FUZZ_VERSION := 0.13.1
 TEST_LOG := target/test-output.log
-EDGE_WASM := target/wasm32-wasip2/release/usher-edge-wasi-http.wasm
-FASTLY_WASM := target/wasm32-wasip1/release-fastly/usher-edge-fastly.wasm
+# Cargo's output directory: CARGO_TARGET_DIR when set, as cargo itself reads it.
+CARGO_TARGET := $(or $(CARGO_TARGET_DIR),target)
+EDGE_WASM := $(CARGO_TARGET)/wasm32-wasip2/release/usher-edge-wasi-http.wasm
+FASTLY_WASM := $(CARGO_TARGET)/wasm32-wasip1/release-fastly/usher-edge-fastly.wasm
 # Cargo-installed tools live where `cargo install` puts them by default, so every checkout on a
 # machine shares one copy; each is found there by version and compiled only when missing.
 TOOLS := $(or $(CARGO_HOME),$(HOME)/.cargo)
