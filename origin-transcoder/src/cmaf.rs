@@ -634,10 +634,26 @@ pub fn rewrite(
     Ok(())
 }
 
+/// Boxes built by hand, for tests here and in [`crate::package`].
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A box of type `kind` around `body`.
+    pub(crate) fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut out = u32::try_from(body.len() + 8)
+            .unwrap()
+            .to_be_bytes()
+            .to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(body);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
+    use super::testing::boxed;
     use super::*;
 
     proptest! {
@@ -674,16 +690,6 @@ mod tests {
             prop_assert_eq!(fragment.sequence, sequence);
             prop_assert_eq!(fragment.runs[0].decode_time, 9);
         }
-    }
-
-    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut out = u32::try_from(body.len() + 8)
-            .unwrap()
-            .to_be_bytes()
-            .to_vec();
-        out.extend_from_slice(kind);
-        out.extend_from_slice(body);
-        out
     }
 
     #[test]

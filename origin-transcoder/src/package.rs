@@ -237,17 +237,8 @@ impl Packager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmaf::testing::boxed;
     use crate::cmaf::{Media, Track};
-
-    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut out = u32::try_from(body.len() + 8)
-            .unwrap()
-            .to_be_bytes()
-            .to_vec();
-        out.extend_from_slice(kind);
-        out.extend_from_slice(body);
-        out
-    }
 
     /// A fragment of track 1: `frames` samples of `duration` ticks from `decode_time`, the
     /// first a sync sample when `sync`, followed by a small `mdat`.
