@@ -30,3 +30,29 @@ pub use naming::{Naming, NamingError};
 pub use reload::{
     Awaited, Now, Refusal, Reload, ReloadState, TIMEOUT_CODE, TIMEOUT_STATUS, decide,
 };
+
+/// Golden playlists: `tests/golden/playlists/NAME.m3u8`, byte-exact; `USHER_BLESS=1` rewrites
+/// them (review the diff in git).
+#[cfg(test)]
+pub(crate) mod golden {
+    use std::path::PathBuf;
+
+    /// Compares `actual` with the golden file `name`, or writes it when blessing.
+    pub(crate) fn check(name: &str, actual: &str) {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/playlists")
+            .join(format!("{name}.m3u8"));
+        if std::env::var_os("USHER_BLESS").is_some() {
+            std::fs::write(&path, actual).unwrap();
+            return;
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (bless with USHER_BLESS=1)", path.display()));
+        assert_eq!(
+            actual,
+            want,
+            "{} differs (after an intended change: USHER_BLESS=1, then review git diff)",
+            path.display()
+        );
+    }
+}

@@ -538,6 +538,7 @@ impl Lines {
 
 #[cfg(test)]
 mod tests {
+    use crate::playlist::golden;
     use proptest::prelude::*;
     use usher_shared::playlist::{Playlist, PlaylistKind};
 
@@ -653,50 +654,10 @@ mod tests {
         let rendition = rendition(Window::Sliding { segments: 5 });
         // The window keeps five segments; parts are listed for the three that end less than
         // three target durations (6 s) before the end, and for the open one.
-        let expected = "\
-#EXTM3U
-#EXT-X-VERSION:6
-#EXT-X-TARGETDURATION:2
-#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500
-#EXT-X-PART-INF:PART-TARGET=0.500
-#EXT-X-MEDIA-SEQUENCE:883612801
-#EXT-X-INDEPENDENT-SEGMENTS
-#EXT-X-MAP:URI=\"init.mp4\"
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:02.000Z
-#EXTINF:2.000,
-883612801.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:04.000Z
-#EXTINF:2.000,
-883612802.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:06.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.1.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.2.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.3.m4s\"
-#EXTINF:2.000,
-883612803.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:08.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612804.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612804.1.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612804.2.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612804.3.m4s\"
-#EXTINF:2.000,
-883612804.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:10.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612805.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612805.1.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612805.2.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612805.3.m4s\"
-#EXTINF:2.000,
-883612805.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:12.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612806.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612806.1.m4s\"
-#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"883612806.2.m4s\"
-#EXT-X-RENDITION-REPORT:URI=\"../1080p/index.m3u8\",LAST-MSN=883612806,LAST-PART=1
-#EXT-X-RENDITION-REPORT:URI=\"../audio/index.m3u8\",LAST-MSN=883612806,LAST-PART=2
-";
-        assert_eq!(write(&rendition, &state), expected);
+        golden::check(
+            "a_live_playlist_mid_segment_lists_recent_parts_hints_the_next_and_reports_the_others",
+            &write(&rendition, &state),
+        );
         assert_eq!(
             rendition.last_position(&state),
             Some(Position {
@@ -719,52 +680,20 @@ mod tests {
         let rendition = rendition(Window::Sliding { segments: 5 });
         // Three segments end less than 6 s before the end (0, 2 and 4 s): their parts are
         // listed; the one ending 6 s before is not.
-        let expected = "\
-#EXTM3U
-#EXT-X-VERSION:6
-#EXT-X-TARGETDURATION:2
-#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500
-#EXT-X-PART-INF:PART-TARGET=0.500
-#EXT-X-MEDIA-SEQUENCE:883612801
-#EXT-X-INDEPENDENT-SEGMENTS
-#EXT-X-MAP:URI=\"init.mp4\"
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:02.000Z
-#EXTINF:2.000,
-883612801.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:04.000Z
-#EXTINF:2.000,
-883612802.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:06.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.1.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.2.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.3.m4s\"
-#EXTINF:2.000,
-883612803.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:08.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612804.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612804.1.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612804.2.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612804.3.m4s\"
-#EXTINF:2.000,
-883612804.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:10.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612805.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612805.1.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612805.2.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612805.3.m4s\"
-#EXTINF:2.000,
-883612805.m4s
-#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"883612806.0.m4s\"
-";
-        assert_eq!(write(&rendition, &state), expected);
+        golden::check(
+            "at_a_segment_boundary_the_hint_is_the_next_segments_first_part",
+            &write(&rendition, &state),
+        );
         // An open segment with no part yet says the same.
         let empty = open(MSN + 6, 0);
         let with_empty = RenditionState {
             open: Some(&empty),
             ..state
         };
-        assert_eq!(write(&rendition, &with_empty), expected);
+        golden::check(
+            "at_a_segment_boundary_the_hint_is_the_next_segments_first_part",
+            &write(&rendition, &with_empty),
+        );
         assert_eq!(
             rendition.last_position(&state),
             Some(Position {
@@ -785,27 +714,9 @@ mod tests {
             ended: true,
             reports: &reports,
         };
-        let expected = "\
-#EXTM3U
-#EXT-X-VERSION:6
-#EXT-X-TARGETDURATION:2
-#EXT-X-MEDIA-SEQUENCE:883612800
-#EXT-X-INDEPENDENT-SEGMENTS
-#EXT-X-MAP:URI=\"init.mp4\"
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00.000Z
-#EXTINF:2.000,
-883612800.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:02.000Z
-#EXTINF:2.000,
-883612801.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:04.000Z
-#EXTINF:2.000,
-883612802.m4s
-#EXT-X-ENDLIST
-";
-        assert_eq!(
-            write(&rendition(Window::Sliding { segments: 5 }), &state),
-            expected
+        golden::check(
+            "an_ended_channel_closes_its_playlist_and_announces_nothing_ahead",
+            &write(&rendition(Window::Sliding { segments: 5 }), &state),
         );
     }
 
@@ -820,45 +731,10 @@ mod tests {
             ended: false,
             reports: &[],
         };
-        let expected = "\
-#EXTM3U
-#EXT-X-VERSION:6
-#EXT-X-TARGETDURATION:2
-#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500
-#EXT-X-PART-INF:PART-TARGET=0.500
-#EXT-X-MEDIA-SEQUENCE:883612800
-#EXT-X-PLAYLIST-TYPE:EVENT
-#EXT-X-INDEPENDENT-SEGMENTS
-#EXT-X-MAP:URI=\"init.mp4\"
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00.000Z
-#EXTINF:2.000,
-883612800.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:02.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612801.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612801.1.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612801.2.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612801.3.m4s\"
-#EXTINF:2.000,
-883612801.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:04.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612802.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612802.1.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612802.2.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612802.3.m4s\"
-#EXTINF:2.000,
-883612802.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:06.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.1.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.2.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.3.m4s\"
-#EXTINF:2.000,
-883612803.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:08.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612804.0.m4s\",INDEPENDENT=YES
-#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"883612804.1.m4s\"
-";
-        assert_eq!(write(&rendition(Window::Event), &state), expected);
+        golden::check(
+            "a_dvr_window_keeping_everything_is_an_event_playlist",
+            &write(&rendition(Window::Event), &state),
+        );
     }
 
     #[test]
@@ -876,45 +752,12 @@ mod tests {
             ended: false,
             reports: &[],
         };
-        let expected = "\
-#EXTM3U
-#EXT-X-VERSION:6
-#EXT-X-TARGETDURATION:2
-#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500
-#EXT-X-PART-INF:PART-TARGET=0.500
-#EXT-X-MEDIA-SEQUENCE:883612801
-#EXT-X-DISCONTINUITY-SEQUENCE:5
-#EXT-X-INDEPENDENT-SEGMENTS
-#EXT-X-MAP:URI=\"init.mp4\"
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:02.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612801.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612801.1.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612801.2.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612801.3.m4s\"
-#EXTINF:2.000,
-883612801.m4s
-#EXT-X-DISCONTINUITY
-#EXT-X-MAP:URI=\"init.mp4\"
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:04.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612802.0.m4s\",INDEPENDENT=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612802.1.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612802.2.m4s\"
-#EXT-X-PART:DURATION=0.500,URI=\"883612802.3.m4s\"
-#EXTINF:2.000,
-883612802.m4s
-#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:06.000Z
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.0.m4s\",INDEPENDENT=YES,GAP=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.1.m4s\",GAP=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.2.m4s\",GAP=YES
-#EXT-X-PART:DURATION=0.500,URI=\"883612803.3.m4s\",GAP=YES
-#EXT-X-GAP
-#EXTINF:2.000,
-883612803.m4s
-#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"883612804.0.m4s\"
-";
         let rendition = rendition(Window::Sliding { segments: 3 });
         let text = write(&rendition, &state);
-        assert_eq!(text, expected);
+        golden::check(
+            "a_discontinuity_repeats_the_map_and_sliding_past_one_counts_it",
+            &text,
+        );
         let typed = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
             Ok(m3u8_rs::Playlist::MediaPlaylist(media)) => media,
             other => panic!("{other:?}"),

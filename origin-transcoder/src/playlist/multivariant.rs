@@ -133,6 +133,7 @@ fn write_playlist(
 
 #[cfg(test)]
 mod tests {
+    use crate::playlist::golden;
     use usher_shared::playlist::{Playlist, PlaylistKind};
 
     use super::*;
@@ -149,20 +150,10 @@ mod tests {
     #[test]
     fn the_default_ladder_announces_each_rung_with_audio_counted_in_its_bandwidth() {
         let text = multivariant(&Ladder::default(), &english(), &Naming::default()).unwrap();
-        let expected = "\
-#EXTM3U
-#EXT-X-INDEPENDENT-SEGMENTS
-#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/index.m3u8\"
-#EXT-X-STREAM-INF:BANDWIDTH=5628000,AVERAGE-BANDWIDTH=5128000,CODECS=\"avc1.640028,mp4a.40.2\",RESOLUTION=1920x1080,FRAME-RATE=30.000,AUDIO=\"audio\"
-1080p/index.m3u8
-#EXT-X-STREAM-INF:BANDWIDTH=3428000,AVERAGE-BANDWIDTH=3128000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720,FRAME-RATE=30.000,AUDIO=\"audio\"
-720p/index.m3u8
-#EXT-X-STREAM-INF:BANDWIDTH=1778000,AVERAGE-BANDWIDTH=1628000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=854x480,FRAME-RATE=30.000,AUDIO=\"audio\"
-480p/index.m3u8
-#EXT-X-STREAM-INF:BANDWIDTH=1008000,AVERAGE-BANDWIDTH=928000,CODECS=\"avc1.64001e,mp4a.40.2\",RESOLUTION=640x360,FRAME-RATE=30.000,AUDIO=\"audio\"
-360p/index.m3u8
-";
-        assert_eq!(text, expected);
+        golden::check(
+            "the_default_ladder_announces_each_rung_with_audio_counted_in_its_bandwidth",
+            &text,
+        );
     }
 
     #[test]
