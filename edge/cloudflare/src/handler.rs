@@ -23,7 +23,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use usher_edge_core::access::AccessLine;
-use usher_edge_core::decision::{LogFields, body_too_large, refusal, refuse};
+use usher_edge_core::decision::{LogFields, body_too_large, refuse};
 use usher_edge_core::reason::{REASON_HEADER, Reason};
 use usher_edge_core::{
     Action, AssetResponse, Decision, EdgeInput, Fetched, RewritePlan, Upstream, beacon, decide,
@@ -70,25 +70,9 @@ impl Outcome {
     /// Sends the response of a decision that can only be one (`refuse`, `finish`, `beacon`),
     /// after writing its QoE events.
     fn respond(decision: Decision, head_only: bool, error: Option<String>) -> Self {
-        log::events(&decision.events);
-        let Decision {
-            action,
-            reason,
-            log,
-            ..
-        } = decision;
-        match action {
-            Action::Respond(response) => Outcome::sent(response, reason, log, head_only, error),
-            // Unreachable: only `decide` and `leased` return other actions, and they are not
-            // passed here.
-            _ => Outcome::sent(
-                refusal(Reason::ConfigError),
-                Reason::ConfigError,
-                log,
-                head_only,
-                error,
-            ),
-        }
+        let answer = decision.into_answer();
+        log::events(&answer.events);
+        Outcome::sent(answer.response, answer.reason, answer.log, head_only, error)
     }
 }
 

@@ -220,7 +220,48 @@ pub struct Decision {
     pub store: Option<StoreWrite>,
 }
 
+/// A decision that can only be a response (those of [`refuse`], [`finish`], [`beacon`]), taken
+/// apart for the adapter to send: [`Decision::into_answer`].
+#[derive(Debug)]
+pub struct Answer {
+    /// The response to send.
+    pub response: Response<Bytes>,
+    /// Why.
+    pub reason: Reason,
+    /// What to log.
+    pub log: LogFields,
+    /// QoE events to ship.
+    pub events: Vec<String>,
+}
+
 impl Decision {
+    /// The response of a decision that can only be one ([`refuse`], [`finish`], [`beacon`]).
+    /// Any other action (only [`decide`] and [`leased`](crate::leased) make them) would be an
+    /// adapter's mistake; it is answered with the `config_error` refusal, never a panic.
+    pub fn into_answer(self) -> Answer {
+        let Decision {
+            action,
+            reason,
+            log,
+            events,
+            ..
+        } = self;
+        match action {
+            Action::Respond(response) => Answer {
+                response,
+                reason,
+                log,
+                events,
+            },
+            _ => Answer {
+                response: refusal(Reason::ConfigError),
+                reason: Reason::ConfigError,
+                log,
+                events,
+            },
+        }
+    }
+
     /// An action taken for reason `ok`, with nothing to add to the log yet.
     fn act(action: Action) -> Self {
         Decision {
@@ -1213,6 +1254,16 @@ pub fn with_etag(mut response: Response<Bytes>, etag: &str) -> Response<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_is_answered_as_made_and_any_other_action_as_a_config_error() {
+        let answer = refuse(Reason::NotFound, LogFields::default()).into_answer();
+        assert_eq!(answer.reason, Reason::NotFound);
+        assert_eq!(answer.response.status(), 404);
+        let misused = Decision::act(Action::ReadBody(10)).into_answer();
+        assert_eq!(misused.reason, Reason::ConfigError);
+        assert_eq!(misused.response.status(), 503);
+    }
 
     #[test]
     fn an_origin_failure_is_told_as_the_cores_reason() {

@@ -31,7 +31,7 @@ pub mod route;
 pub mod steering;
 
 pub use decision::{
-    Action, AssetResponse, Client, Decision, EdgeInput, Fetched, OriginFailure, RewritePlan,
-    Upstream, beacon, decide, finish, proxied,
+    Action, Answer, AssetResponse, Client, Decision, EdgeInput, Fetched, OriginFailure,
+    RewritePlan, Upstream, beacon, decide, finish, proxied,
 };
 pub use lease::{LeaseCheck, StoreWrite, Stored, leased};

@@ -82,25 +82,9 @@ impl Outcome {
         error: Option<String>,
         events: &mut Vec<String>,
     ) -> Self {
-        let Decision {
-            action,
-            reason,
-            log,
-            events: more,
-            ..
-        } = decision;
-        events.extend(more);
-        match action {
-            Action::Respond(response) => Outcome::sent(response, reason, log, head_only, error),
-            // Unreachable: only `decide` returns other actions, and it is not passed here.
-            _ => Outcome::sent(
-                refusal(Reason::ConfigError),
-                Reason::ConfigError,
-                log,
-                head_only,
-                error,
-            ),
-        }
+        let answer = decision.into_answer();
+        events.extend(answer.events);
+        Outcome::sent(answer.response, answer.reason, answer.log, head_only, error)
     }
 }
 

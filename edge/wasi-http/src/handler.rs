@@ -28,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use usher_edge_core::access::AccessLine;
-use usher_edge_core::decision::{LogFields, body_too_large, refusal, refuse};
+use usher_edge_core::decision::{LogFields, body_too_large, refuse};
 use usher_edge_core::reason::{REASON_HEADER, Reason};
 use usher_edge_core::{
     Action, Decision, EdgeInput, Fetched, beacon, decide, finish, leased, proxied, route,
@@ -71,24 +71,9 @@ impl Outcome {
     /// Sends the response of a decision that can only be one (`refuse`, `finish`, `beacon`),
     /// after writing its QoE events.
     fn respond(decision: Decision, head_only: bool, error: Option<String>) -> Self {
-        log::events(&decision.events);
-        let Decision {
-            action,
-            reason,
-            log,
-            ..
-        } = decision;
-        match action {
-            Action::Respond(response) => Outcome::sent(response, reason, log, head_only, error),
-            // Unreachable: only `decide` returns other actions, and it is not passed here.
-            _ => Outcome::sent(
-                refusal(Reason::ConfigError),
-                Reason::ConfigError,
-                log,
-                head_only,
-                error,
-            ),
-        }
+        let answer = decision.into_answer();
+        log::events(&answer.events);
+        Outcome::sent(answer.response, answer.reason, answer.log, head_only, error)
     }
 }
 
