@@ -1093,37 +1093,72 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 
 /// A minimal HTTP/1.1 origin: serves fixed files, one request per connection, and remembers
 /// the request targets it saw, in order.
-struct Origin {
+/// A listener on 127.0.0.1 whose accept loop hands each connection to a handler, until it is
+/// shut (or dropped): the skeleton of the test's origins and store.
+struct Server {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<String>>>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    fn spawn(mut handle: impl FnMut(TcpStream) + Send + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    handle(stream);
+                }
+            }
+        });
+        Server {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Closes the port: connections to it are refused from now on.
+    fn shut(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop, which then sees the flag and drops the listener.
+        let _ = TcpStream::connect(self.addr);
+        thread.join().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+struct Origin {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+    server: Server,
 }
 
 impl Origin {
     fn start(files: HashMap<String, File>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (stop, seen) = (Arc::clone(&stop), Arc::clone(&seen));
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Ok(stream) = stream {
-                        serve_one(stream, &files, &seen);
-                    }
-                }
-            })
+        let server = {
+            let seen = Arc::clone(&seen);
+            Server::spawn(move |stream| serve_one(stream, &files, &seen))
         };
         Origin {
-            addr,
-            stop,
+            addr: server.addr,
             seen,
-            thread: Some(thread),
+            server,
         }
     }
 
@@ -1143,23 +1178,7 @@ impl Origin {
 
     /// Closes the port: connections to it are refused from now on.
     fn stop(mut self) {
-        self.shut();
-    }
-
-    fn shut(&mut self) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        self.stop.store(true, Ordering::SeqCst);
-        // Wakes the accept loop, which then sees the flag and drops the listener.
-        let _ = TcpStream::connect(self.addr);
-        thread.join().unwrap();
-    }
-}
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        self.shut();
+        self.server.shut();
     }
 }
 
@@ -1220,40 +1239,27 @@ struct LeaseStore {
     records: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     seen: Arc<Mutex<Vec<StoreRequest>>>,
     failing: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _server: Server,
 }
 
 impl LeaseStore {
     fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         let records = Arc::new(Mutex::new(HashMap::new()));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let failing = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
+        let server = {
             let (records, seen) = (Arc::clone(&records), Arc::clone(&seen));
-            let (failing, stop) = (Arc::clone(&failing), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Ok(stream) = stream {
-                        let failing = failing.load(Ordering::SeqCst);
-                        store_one(stream, &records, &seen, failing);
-                    }
-                }
+            let failing = Arc::clone(&failing);
+            Server::spawn(move |stream| {
+                store_one(stream, &records, &seen, failing.load(Ordering::SeqCst));
             })
         };
         LeaseStore {
-            addr,
+            addr: server.addr,
             records,
             seen,
             failing,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -1272,21 +1278,6 @@ impl LeaseStore {
 
     fn fail(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
-    }
-
-    fn shut(&mut self) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        thread.join().unwrap();
-    }
-}
-
-impl Drop for LeaseStore {
-    fn drop(&mut self) {
-        self.shut();
     }
 }
 
@@ -1388,49 +1379,21 @@ fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
 /// An origin that accepts connections and never answers.
 struct SilentOrigin {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    server: Server,
 }
 
 impl SilentOrigin {
     fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for stream in listener.incoming() {
-                if flag.load(Ordering::SeqCst) {
-                    break;
-                }
-                held.extend(stream.ok());
-            }
-        });
+        let mut held = Vec::new();
+        let server = Server::spawn(move |stream| held.push(stream));
         SilentOrigin {
-            addr,
-            stop,
-            thread: Some(thread),
+            addr: server.addr,
+            server,
         }
     }
 
     fn stop(mut self) {
-        self.shut();
-    }
-
-    fn shut(&mut self) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        thread.join().unwrap();
-    }
-}
-
-impl Drop for SilentOrigin {
-    fn drop(&mut self) {
-        self.shut();
+        self.server.shut();
     }
 }
 
