@@ -77,10 +77,12 @@ apt-python:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip; \
 	fi
 
-# The player page is tested in a real browser: Debian's Chromium, and FFmpeg for a test stream.
+# The player page is tested in a real browser: Debian's Chromium, FFmpeg for a test stream and the
+# origin's encoder, and a real Redis for the origin's channel leases.
 apt-browser:
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		$(call say,installing from Debian's packages:$$missing); \

@@ -109,6 +109,25 @@ impl From<CmafError> for PackageError {
     }
 }
 
+/// The part being built: the fragments of it received so far.
+#[derive(Debug)]
+struct OpenPart {
+    position: Position,
+    duration: u64,
+    independent: bool,
+    bytes: Vec<u8>,
+    /// How many fragments it holds (the next one's index in the `mfhd` numbering).
+    chunks: u32,
+    /// Where it ends on the grid, in the track's timescale from the epoch.
+    boundary: u64,
+    /// Whether it is the last part of its segment.
+    last: bool,
+}
+
+/// How many fragments one part may hold before the `mfhd` numbering of the next part would
+/// collide with its own: a part of 400 ms at one AAC frame per fragment holds 19.
+const CHUNKS_PER_PART: u64 = 64;
+
 /// Packages one track of one encoder (one rung, or the audio).
 #[derive(Debug)]
 pub struct Packager {
@@ -120,6 +139,7 @@ pub struct Packager {
     /// The encoder's zero, in the track's timescale from the Unix epoch.
     offset: u64,
     building: Option<Segment>,
+    part: Option<OpenPart>,
     /// Where the last fragment ended, in the track's timescale from the epoch.
     end: Option<u64>,
 }
@@ -144,6 +164,7 @@ impl Packager {
             origin_ms,
             offset: Timeline::media_time(origin_ms, timescale),
             building: None,
+            part: None,
             end: None,
         })
     }
@@ -155,8 +176,15 @@ impl Packager {
     }
 
     /// Takes one fragment (`moof` then `mdat`, as one buffer) and returns what it completes:
-    /// the part it is, preceded by the segment it closes, if any. Nothing before the first
-    /// segment boundary is published.
+    /// the part it ends, followed by the segment that part ends, if any. Nothing before the
+    /// first segment boundary is published.
+    ///
+    /// A part is one fragment or several (CMAF chunks, concatenated). Video encoders forced onto
+    /// the grid write one fragment per part, each ending exactly on a part boundary. Audio
+    /// frames do not divide a part (1024 samples at 48 kHz is 21.3 ms), so audio arrives in
+    /// fragments of a frame or a few, and a part closes with the fragment that reaches its
+    /// boundary: audio parts and segments start within one fragment after the grid. Either way
+    /// a part is published as soon as its last fragment arrives, never one fragment later.
     pub fn push(&mut self, init: &Init, fragment: Vec<u8>) -> Result<Vec<Published>, PackageError> {
         let mut bytes = fragment;
         let parsed = Fragment::parse(&bytes, init)?;
@@ -172,32 +200,69 @@ impl Packager {
                 got_ms: self.ms(start),
             });
         }
-        self.end = Some(start + run.duration);
+        let end = start + run.duration;
+        self.end = Some(end);
         let at = self.timeline.position_at(self.ms(start));
+        let slack = u64::from(self.timescale / 1000);
         let mut out = Vec::new();
-        let opens_segment = self.building.as_ref().is_none_or(|b| at.msn > b.msn);
-        if opens_segment {
-            if at.part != 0 {
-                // Mid-segment with nothing open: the encoder started inside this segment.
-                return Ok(out);
+        // A fragment past the open part's end: the fragments between were lost (an encoder
+        // that skipped), so the part is published short, as it stands.
+        if self
+            .part
+            .as_ref()
+            .is_some_and(|p| start + slack >= p.boundary)
+        {
+            self.close_part(&mut out);
+        }
+
+        if self.part.is_none() {
+            let opens_segment = self.building.as_ref().is_none_or(|b| at.msn > b.msn);
+            if opens_segment {
+                if at.part != 0 {
+                    // Mid-segment with nothing open: the encoder started (or resumed after a
+                    // loss) inside this segment, which is never published in part.
+                    return Ok(out);
+                }
+                if !run.starts_with_sync {
+                    return Err(PackageError::NotOnKeyframe(at));
+                }
+                if let Some(done) = self.building.take() {
+                    // A segment that lost its end (fragments missing before this boundary).
+                    out.push(Published::Segment(done));
+                }
+                self.building = Some(Segment {
+                    msn: at.msn,
+                    duration: 0,
+                    parts: 0,
+                    bytes: Vec::new(),
+                });
             }
-            if !run.starts_with_sync {
-                return Err(PackageError::NotOnKeyframe(at));
-            }
-            if let Some(done) = self.building.take() {
-                out.push(Published::Segment(done));
-            }
-            self.building = Some(Segment {
-                msn: at.msn,
+            // Parts are numbered in order within their segment, whatever their length, so the
+            // playlist's part list never skips an index.
+            let index = self.building.as_ref().map_or(0, |b| b.parts);
+            let next = self.timeline.next(at);
+            self.part = Some(OpenPart {
+                boundary: Timeline::media_time(self.timeline.part_start_ms(next), self.timescale),
+                last: next.msn > at.msn,
+                position: Position {
+                    msn: at.msn,
+                    part: index,
+                },
                 duration: 0,
-                parts: 0,
+                independent: run.starts_with_sync,
                 bytes: Vec::new(),
+                chunks: 0,
             });
         }
+        let Some(part) = self.part.as_mut() else {
+            return Ok(out);
+        };
+
         // Numbered by place on the timeline, so every zone writes the same sequence numbers
         // (wrapping at 2^32, as the 32-bit `mfhd` field does).
         let parts = u64::from(self.timeline.parts_per_segment());
-        let sequence = (at.msn * parts + u64::from(at.part)) as u32;
+        let place = part.position.msn * parts + u64::from(part.position.part);
+        let sequence = (place * CHUNKS_PER_PART + u64::from(part.chunks) % CHUNKS_PER_PART) as u32;
         // Every track in the fragment moves by the same instant, each in its own timescale.
         let origin_ms = self.origin_ms;
         cmaf::rewrite(&mut bytes, sequence, |track| {
@@ -205,27 +270,50 @@ impl Packager {
             let own = parsed.runs.iter().find(|r| r.track_id == track);
             own.map_or(0, |r| r.decode_time) + Timeline::media_time(origin_ms, scale)
         })?;
-        if let Some(segment) = self.building.as_mut() {
-            segment.duration += run.duration;
-            segment.parts += 1;
-            segment.bytes.extend_from_slice(&bytes);
+        part.duration += run.duration;
+        part.chunks += 1;
+        part.bytes.extend_from_slice(&bytes);
+
+        // Close the part once this fragment reaches its boundary on the grid (within a
+        // millisecond, for encoders whose timescale does not divide it exactly).
+        if end + slack >= part.boundary {
+            self.close_part(&mut out);
         }
-        out.push(Published::Part(Part {
-            position: at,
-            duration: run.duration,
-            independent: run.starts_with_sync,
-            bytes,
-        }));
         Ok(out)
     }
 
-    /// The segment in progress, published as it stands: when the channel ends, its last
-    /// segment is shorter than the others, and an ended playlist lists it whole.
-    pub fn finish(&mut self) -> Option<Published> {
-        self.building
-            .take()
-            .filter(|s| s.parts > 0)
-            .map(Published::Segment)
+    /// Publishes the open part, and its segment when it is the segment's last.
+    fn close_part(&mut self, out: &mut Vec<Published>) {
+        let Some(done) = self.part.take() else {
+            return;
+        };
+        if let Some(segment) = self.building.as_mut() {
+            segment.duration += done.duration;
+            segment.parts += 1;
+            segment.bytes.extend_from_slice(&done.bytes);
+        }
+        out.push(Published::Part(Part {
+            position: done.position,
+            duration: done.duration,
+            independent: done.independent,
+            bytes: done.bytes,
+        }));
+        if done.last
+            && let Some(segment) = self.building.take()
+        {
+            out.push(Published::Segment(segment));
+        }
+    }
+
+    /// What is in progress, published as it stands: when the channel ends, its last part and
+    /// segment are shorter than the others, and an ended playlist lists them whole.
+    pub fn finish(&mut self) -> Vec<Published> {
+        let mut out = Vec::new();
+        self.close_part(&mut out);
+        if let Some(segment) = self.building.take().filter(|s| s.parts > 0) {
+            out.push(Published::Segment(segment));
+        }
+        out
     }
 
     /// The track's timescale, for turning durations into seconds.
@@ -317,8 +405,54 @@ mod tests {
         };
         let parsed = Fragment::parse(&first.bytes, &init).unwrap();
         assert_eq!(parsed.runs[0].decode_time, 12_000);
-        assert_eq!(parsed.sequence, 6 * 4);
+        assert_eq!(parsed.sequence, 6 * 4 * 64);
         assert!(first.independent);
+    }
+
+    #[test]
+    fn fragments_shorter_than_a_part_are_grouped_into_parts_that_close_at_the_grid() {
+        // Audio-like: every sample a sync sample, fragments of 120 ms that do not divide the
+        // 500 ms parts. A part closes with the fragment that reaches its grid boundary, so each
+        // part and segment starts less than one fragment after the grid, and part indices run
+        // 0, 1, 2, ... within each segment.
+        let line = Timeline::new(2000, 500).unwrap();
+        let init = init();
+        let mut packager = Packager::new(line, &init, 1, 0).unwrap();
+        let mut published = Vec::new();
+        for k in 0..60u64 {
+            published.extend(
+                packager
+                    .push(&init, fragment(k * 120, 3, 40, true))
+                    .unwrap(),
+            );
+        }
+        let mut expected_part = 0;
+        let mut segments = Vec::new();
+        let mut at_ms = 0;
+        for item in &published {
+            match item {
+                Published::Part(part) => {
+                    assert_eq!(part.position.part, expected_part, "at {at_ms} ms");
+                    assert!(part.independent);
+                    let grid = line.part_start_ms(Position {
+                        msn: part.position.msn,
+                        part: part.position.part,
+                    });
+                    assert!(
+                        at_ms >= grid && at_ms < grid + 120,
+                        "part {:?} starts at {at_ms} ms, grid {grid}",
+                        part.position
+                    );
+                    expected_part += 1;
+                    at_ms += part.duration;
+                }
+                Published::Segment(segment) => {
+                    segments.push((segment.msn, segment.parts));
+                    expected_part = 0;
+                }
+            }
+        }
+        assert_eq!(segments, vec![(0, 4), (1, 4), (2, 4)]);
     }
 
     #[test]
