@@ -26,8 +26,16 @@
 //! counter a process keeps, so a restarted or standby transcoder continues the same sequence
 //! and never reuses a name for different bytes.
 
+pub mod channel;
 pub mod cmaf;
+pub mod encode;
+pub mod encoder;
 pub mod ladder;
+pub mod lease;
+pub mod metrics;
+pub mod node;
 pub mod package;
 pub mod playlist;
+pub mod server;
+pub mod source;
 pub mod timeline;

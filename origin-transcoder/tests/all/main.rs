@@ -1,4 +1,6 @@
 //! Integration tests of the origin, against real FFmpeg output. One binary, one module per area.
 
 mod cmaf;
+mod lease;
+mod origin;
 mod package;

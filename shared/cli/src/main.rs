@@ -1,7 +1,7 @@
 //! `usher`: the operator's tool for Usher.
 //!
 //! Today it mints and verifies tokens, rewrites playlists and hosts the edge component locally
-//! (`usher edge serve`); later it grows the origin (`usher origin`), the steering controller
+//! (`usher edge serve`); runs an origin node (`usher origin`); later it grows the steering controller
 //! (`usher control`) and the local live event (`usher dev`). It is a thin front over the library crates: it parses
 //! arguments, reads files and the clock, calls the pure code, and prints.
 //!
@@ -10,6 +10,7 @@
 //! configuration).
 
 mod edge;
+mod origin;
 mod playlist;
 mod token;
 
@@ -38,6 +39,8 @@ enum Command {
     /// Run the edge router locally: a WASI-HTTP host for the edge component.
     #[command(subcommand)]
     Edge(edge::EdgeCommand),
+    /// Run an origin: live ingest to an ABR ladder of CMAF LL-HLS segments.
+    Origin(Box<origin::OriginArgs>),
 }
 
 /// A mistake in how `usher` was called or configured: exit 2, like clap's own usage errors.
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Token(command) => token::run(*command),
         Command::Playlist(command) => playlist::run(command),
         Command::Edge(command) => edge::run(command),
+        Command::Origin(args) => origin::run(*args),
     };
     match result {
         Ok(code) => code,
