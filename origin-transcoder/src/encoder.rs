@@ -130,6 +130,10 @@ impl Encoder {
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
         let mut input = Input::Primary;
         let mut since_switch = tokio::time::Instant::now();
+        // When the input in use last produced media: an input that keeps failing (FFmpeg
+        // exits at once on a broken file, a refused stream key) is lost once this is older
+        // than `input_loss`, as one that produces nothing is.
+        let mut last_good = tokio::time::Instant::now();
         let mut first = true;
         loop {
             if *stop.borrow() {
@@ -150,15 +154,20 @@ impl Encoder {
                     .switch_back
                     .saturating_sub(since_switch.elapsed())
             });
-            let ended = self.run_once(&source, &mut stop, retry_primary).await;
+            let (ended, produced) = self.run_once(&source, &mut stop, retry_primary).await;
+            if produced {
+                last_good = tokio::time::Instant::now();
+            }
+            let lost = last_good.elapsed() >= self.supervision.input_loss;
+            let fallback = match input {
+                Input::Primary if self.backup.is_some() => Input::Backup,
+                Input::Primary | Input::Backup | Input::Slate => Input::Slate,
+            };
             let next = match &ended {
                 Ended::Stopped => break,
                 Ended::SwitchBack => Input::Primary,
-                Ended::NoInput => match input {
-                    Input::Primary if self.backup.is_some() => Input::Backup,
-                    Input::Primary | Input::Backup => Input::Slate,
-                    Input::Slate => Input::Slate,
-                },
+                Ended::NoInput => fallback,
+                Ended::Exited(_) | Ended::Stalled if lost => fallback,
                 Ended::Exited(_) | Ended::Stalled => input,
             };
             let why = match &ended {
@@ -174,6 +183,7 @@ impl Encoder {
             if next != input {
                 self.metrics.input_switches.fetch_add(1, Ordering::Relaxed);
                 since_switch = tokio::time::Instant::now();
+                last_good = since_switch;
                 input = next;
             } else {
                 // A crash loop must not spin: wait a little before the same input again.
@@ -208,13 +218,18 @@ impl Encoder {
         source: &Source,
         stop: &mut watch::Receiver<bool>,
         retry_primary: Option<Duration>,
-    ) -> Ended {
+    ) -> (Ended, bool) {
         let rungs = self.encoding.ladder.rungs().len();
         let mut listeners = Vec::new();
         for _ in 0..=rungs {
             match TcpListener::bind("127.0.0.1:0").await {
                 Ok(l) => listeners.push(l),
-                Err(error) => return Ended::Exited(format!("cannot listen for FFmpeg: {error}")),
+                Err(error) => {
+                    return (
+                        Ended::Exited(format!("cannot listen for FFmpeg: {error}")),
+                        false,
+                    );
+                }
             }
         }
         let urls: Vec<String> = listeners
@@ -247,7 +262,12 @@ impl Encoder {
             .spawn()
         {
             Ok(child) => child,
-            Err(error) => return Ended::Exited(format!("cannot start {}: {error}", self.ffmpeg)),
+            Err(error) => {
+                return (
+                    Ended::Exited(format!("cannot start {}: {error}", self.ffmpeg)),
+                    false,
+                );
+            }
         };
         self.note(&format!(
             "encoding {source} ({} rungs, zero at {origin_ms})",
@@ -338,7 +358,7 @@ impl Encoder {
         stop_child(&mut child).await;
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
-        ended
+        (ended, last_fragment.load(Ordering::Relaxed) != 0)
     }
 }
 

@@ -262,12 +262,29 @@ impl Site for Node {
             } else {
                 ("not running".to_owned(), None)
             };
+            // Why the encoder last ended (an exit with FFmpeg's complaint, a stall, a lost
+            // input), so an operator sees why a channel is on slate without reading logs.
+            let event = slot.running.as_ref().and_then(|r| {
+                r.log
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .rev()
+                    .find(|line| line.contains(" ended: "))
+                    .cloned()
+            });
             lines.push(format!(
-                "{{\"channel\":{},\"lease\":\"{lease}\",\"status\":{},\"newest_segment_age_ms\":{},\"input\":{}}}",
+                "{{\"channel\":{},\"lease\":\"{lease}\",\"status\":{},\"newest_segment_age_ms\":{},\"input\":\"{}\",\"last_encoder_end\":{}}}",
                 json_string(name),
                 json_string(&status),
                 age.map_or("null".to_owned(), |a| a.to_string()),
-                slot.metrics.input.load(Ordering::Relaxed)
+                match slot.metrics.input.load(Ordering::Relaxed) {
+                    0 => "primary",
+                    1 => "backup",
+                    2 => "slate",
+                    _ => "none",
+                },
+                event.as_deref().map_or("null".to_owned(), json_string)
             ));
         }
         if active == 0 {

@@ -31,13 +31,15 @@ struct Origin {
 
 impl Origin {
     async fn start(test: &str, zone: &str, ladder: &str) -> Origin {
+        Origin::start_with(test, zone, vec![spec("final", Source::Test, ladder)]).await
+    }
+
+    async fn start_with(test: &str, zone: &str, channels: Vec<ChannelSpec>) -> Origin {
         let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("origin")
             .join(test)
             .join(zone);
         let _ = std::fs::remove_dir_all(&data);
-        let mut spec = ChannelSpec::new("final", Source::Test);
-        spec.encoding.ladder = Ladder::parse(ladder, FrameRate::DEFAULT).unwrap();
         let config = NodeConfig {
             node: format!("node-{zone}"),
             zone: zone.to_owned(),
@@ -47,7 +49,7 @@ impl Origin {
             lease_ttl: Duration::from_millis(3000),
             ffmpeg: "ffmpeg".to_owned(),
             capacity: 1e12,
-            channels: vec![spec],
+            channels,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -77,9 +79,20 @@ impl Origin {
 
     /// Waits until `rendition`'s playlist lists `count` complete segments.
     async fn wait_segments(&self, rendition: &str, count: usize) -> Vec<u64> {
+        self.wait_channel_segments("final", rendition, count).await
+    }
+
+    async fn wait_channel_segments(
+        &self,
+        channel: &str,
+        rendition: &str,
+        count: usize,
+    ) -> Vec<u64> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let reply = self.get(&format!("/final/{rendition}/index.m3u8")).await;
+            let reply = self
+                .get(&format!("/{channel}/{rendition}/index.m3u8"))
+                .await;
             let segments = segments(&reply.text());
             if segments.len() >= count {
                 return segments;
@@ -93,6 +106,13 @@ impl Origin {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// A channel of the test source's defaults on `ladder`.
+fn spec(name: &str, source: Source, ladder: &str) -> ChannelSpec {
+    let mut spec = ChannelSpec::new(name, source);
+    spec.encoding.ladder = Ladder::parse(ladder, FrameRate::DEFAULT).unwrap();
+    spec
 }
 
 impl Drop for Origin {
@@ -502,4 +522,51 @@ async fn a_client_following_two_zones_loses_one_and_continues_with_no_missing_se
     assert!(fetched.len() >= 6, "{fetched:?}");
     let mut b = b;
     b.shut().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_input_goes_to_slate_with_ffmpegs_reason_and_the_other_channel_runs_on() {
+    let _serial = SERIAL.lock().await;
+    let junk = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("origin-junk.mp4");
+    std::fs::write(&junk, b"this is not a video file, whatever its name says").unwrap();
+    let mut origin = Origin::start_with(
+        "broken",
+        "a",
+        vec![
+            spec("good", Source::Test, "426x240"),
+            spec("bad", Source::File(junk), "426x240"),
+        ],
+    )
+    .await;
+    // The broken channel's playlists advance on slate; the good one is untouched.
+    origin.wait_channel_segments("bad", "240p", 2).await;
+    let good = origin.wait_channel_segments("good", "240p", 2).await;
+    let health = origin.get("/healthz").await.text();
+    let bad = health
+        .split("{\"channel\":")
+        .find(|c| c.starts_with("\"bad\""))
+        .unwrap();
+    assert!(bad.contains("\"input\":\"slate\""), "{health}");
+    assert!(
+        bad.contains("Invalid data found"),
+        "FFmpeg's own reason: {health}"
+    );
+    let metrics = origin.get("/metrics").await.text();
+    assert!(
+        metrics.contains("usher_origin_input_switches_total{channel=\"bad\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("usher_origin_input{channel=\"good\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("usher_origin_encoder_restarts_total{channel=\"good\"} 0"),
+        "{metrics}"
+    );
+    let later = origin
+        .wait_channel_segments("good", "240p", good.len() + 1)
+        .await;
+    assert!(later.last() > good.last());
+    origin.shut().await;
 }
