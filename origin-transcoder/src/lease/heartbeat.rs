@@ -19,7 +19,8 @@ use tokio::time::Instant;
 
 use super::{LeaseError, LeaseState, LeaseStore, LeaseTracker, Name, check_ttl};
 
-/// Where a node stands on its leases, as of its last heartbeat round.
+/// Where a node stands on its leases, as of its last heartbeat round. Its times (`updated_ms`,
+/// an `ActiveUnconfirmed` state's `since_ms`) are Unix milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Leases {
     /// This node's id.
