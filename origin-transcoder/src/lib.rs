@@ -1,8 +1,8 @@
 //! Usher's live origin: a live ingest turned into an ABR ladder of small CMAF segments with
 //! LL-HLS playlists, the same in every availability zone.
 //!
-//! This crate is being built in layers. What is here is the pure core, which decides and
-//! describes without doing any I/O:
+//! Two layers, as in a sans-IO protocol crate. The pure core decides and describes without
+//! doing any I/O:
 //!
 //! * [`timeline`]: epoch-locked numbering. The segment holding UTC instant `t` is
 //!   `floor(t / D)` for segment duration `D`, so two transcoders fed the same source in two
@@ -18,8 +18,17 @@
 //! * [`ladder`]: the ABR ladder (video rungs with their H.264 levels, and the audio) and the
 //!   `--ladder` list that describes it.
 //!
-//! What it does not do (yet): run FFmpeg, serve HTTP, or hold channel
-//! leases in Redis; those follow, as adapters around this core.
+//! * [`source`] and [`encode`]: the inputs and the FFmpeg command line that encodes them.
+//! * The decisions of [`lease`] (its tracker, RESP codec and embedded store).
+//!
+//! Around it, the adapters that do I/O on Tokio: [`encoder`] (FFmpeg as a supervised child
+//! process, its outputs packaged as they arrive), [`channel`] (what is published, in memory
+//! and on disk), [`server`] (HTTP/1.1 and HTTP/2), [`lease`]'s Redis client and heartbeat,
+//! [`metrics`] and [`node`] (the channels of one node, as `usher origin` runs them).
+//!
+//! What it does not do: decode or encode media itself (FFmpeg does, as a child process, so a
+//! crashing codec never takes the origin down), authorise viewers (the edge does), or encrypt
+//! segments (not yet).
 //!
 //! Key design decision: time is the only coordinator. Numbering, keyframe instants and media
 //! timestamps all derive from the wall clock and the configured durations, never from a
