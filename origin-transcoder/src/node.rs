@@ -245,16 +245,14 @@ impl Site for Node {
                     .lock()
                     .tracks
                     .iter()
-                    .filter_map(|t| t.last_segment_ms)
-                    .min();
+                    .map(|t| t.last_segment_ms)
+                    .collect::<Option<Vec<u64>>>()
+                    .and_then(|all| all.into_iter().min());
                 let age = newest.map(|n| now.saturating_sub(n));
                 // Fresh: the newest segment of every rendition is younger than two target
-                // durations. A channel just started is given the time to its first segment.
-                let grace = running.started.elapsed() < Duration::from_millis(3 * target_ms + 5000);
-                let fresh = match age {
-                    Some(age) => age <= 2 * target_ms,
-                    None => grace,
-                };
+                // durations. A channel with a rendition that has no segment yet is not ready:
+                // a load balancer must not send players to it.
+                let fresh = age.is_some_and(|age| age <= 2 * target_ms);
                 if !fresh {
                     healthy = false;
                 }
