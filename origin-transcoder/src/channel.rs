@@ -49,6 +49,11 @@ pub struct Track {
     pub segments: Vec<Segment>,
     /// The segment in progress.
     pub open: Option<OpenSegment>,
+    /// The open segment's last part, held back until the segment itself is published (the
+    /// packager publishes the two together). Listed alone, it would give an open segment with
+    /// every part, which the playlist writer refuses, to any request answered in between: a
+    /// blocking reload for that very part is woken exactly then.
+    closing: Option<(u64, Part)>,
     /// Recent files by name: segments and parts within [`MEMORY_SEGMENTS`].
     files: BTreeMap<String, Bytes>,
     /// When (Unix ms) its last segment was completed.
@@ -198,6 +203,15 @@ impl Channel {
                         part.position,
                         Part::from_ticks(part.duration, timescale, part.independent),
                     );
+                    let parts = t.open.as_ref().map_or(0, |o| o.parts.len());
+                    let per_segment = usize::try_from(t.rendition.timeline.parts_per_segment())
+                        .unwrap_or(usize::MAX);
+                    if parts >= per_segment {
+                        t.closing = t
+                            .open
+                            .as_mut()
+                            .and_then(|o| o.parts.pop().map(|p| (o.msn, p)));
+                    }
                     t.files.insert(name, Bytes::from(part.bytes));
                     None
                 }
@@ -230,6 +244,11 @@ impl Channel {
             let mut state = self.lock();
             state.ended = true;
             for t in &mut state.tracks {
+                if let (Some(open), Some((msn, part))) = (&mut t.open, t.closing.take())
+                    && open.msn == msn
+                {
+                    open.parts.push(part);
+                }
                 if let Some(open) = t.open.take() {
                     let duration = open.parts.iter().map(|p| p.duration).sum();
                     t.segments.push(Segment {
@@ -398,6 +417,7 @@ impl Track {
             init: None,
             segments: Vec::new(),
             open: None,
+            closing: None,
             files: BTreeMap::new(),
             last_segment_ms: None,
         }
@@ -435,6 +455,7 @@ impl Track {
             return;
         };
         let full = Duration::from_millis(self.rendition.timeline.segment_ms());
+        self.closing = None;
         if let Some(open) = self.open.take() {
             self.segments.push(Segment {
                 msn: open.msn,
@@ -482,7 +503,12 @@ impl Track {
 
     fn complete(&mut self, msn: u64, duration: Duration) {
         let open = self.open.take().filter(|o| o.msn == msn);
-        let parts = open.as_ref().map(|o| o.parts.clone()).unwrap_or_default();
+        let mut parts = open.as_ref().map(|o| o.parts.clone()).unwrap_or_default();
+        if let Some((of, part)) = self.closing.take()
+            && of == msn
+        {
+            parts.push(part);
+        }
         self.segments.push(Segment {
             msn,
             duration,
@@ -512,5 +538,65 @@ impl Track {
             let msn = name.split('.').next().and_then(|n| n.parse::<u64>().ok());
             msn.is_none_or(|m| m >= oldest_kept)
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ladder::FrameRate;
+    use crate::package;
+
+    const MSN: u64 = 897_650_000;
+    const TIMESCALE: u32 = 90_000;
+
+    async fn publish_part(channel: &Channel, part: u32) {
+        let published = Published::Part(package::Part {
+            position: Position { msn: MSN, part },
+            duration: u64::from(TIMESCALE) / 2,
+            independent: part == 0,
+            bytes: vec![0; 8],
+        });
+        channel.publish(0, published, TIMESCALE, 0).await.unwrap();
+    }
+
+    fn listed_parts(playlist: &str) -> Vec<&str> {
+        playlist
+            .lines()
+            .filter(|l| l.starts_with("#EXT-X-PART:"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_playlist_read_between_a_segments_last_part_and_the_segment_is_written() {
+        let dir = std::env::temp_dir().join(format!("usher-channel-{}", std::process::id()));
+        let timeline = Timeline::new(2000, 500).unwrap();
+        let ladder = Ladder::parse("426x240", FrameRate::DEFAULT).unwrap();
+        let window = Window::Sliding { segments: 6 };
+        let channel =
+            Channel::new("final", timeline, &ladder, &Audio::default(), window, &dir).unwrap();
+        for part in 0..4 {
+            publish_part(&channel, part).await;
+            let playlist = channel.media_playlist(0).unwrap();
+            assert!(playlist.is_ok(), "after part {part}: {playlist:?}");
+        }
+        // The last part's bytes are there at once; it is listed with its segment.
+        let last = format!("{MSN}.3.m4s");
+        assert!(channel.file(0, &last).is_some());
+        let before = channel.media_playlist(0).unwrap().unwrap();
+        assert_eq!(listed_parts(&before).len(), 3, "{before}");
+        let segment = Published::Segment(package::Segment {
+            msn: MSN,
+            duration: 2 * u64::from(TIMESCALE),
+            parts: 4,
+            bytes: vec![0; 32],
+        });
+        channel.publish(0, segment, TIMESCALE, 0).await.unwrap();
+        let after = channel.media_playlist(0).unwrap().unwrap();
+        let parts = listed_parts(&after);
+        assert_eq!(parts.len(), 4, "{after}");
+        assert!(parts[3].contains(&format!("URI=\"{last}\"")), "{after}");
+        assert!(after.contains(&format!("\n{MSN}.m4s\n")), "{after}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -346,13 +346,18 @@ async fn media_playlist(live: &Channel, track: usize, query: &str) -> Answer {
         };
         let view_state = reload_state(&state, track);
         match view_state {
-            Some(rs) => playlist::decide(msn, part, &rs, now_ms()),
-            None if msn.is_none() => {
+            Some(rs) if msn.is_some() || rs.last_segment.is_some() || rs.ended => {
+                playlist::decide(msn, part, &rs, now_ms())
+            }
+            None if state.ended => {
                 let _ = t;
                 return refuse(StatusCode::NOT_FOUND, "nothing_published");
             }
-            // Nothing published yet, and a request for a given part: wait for it as for any.
-            None => Reload::Wait {
+            // No segment complete yet (the channel has just started): a request waits for the
+            // first one. hls.js gives up on a playlist answered 404 at once, and on one without
+            // a whole segment after two retries a second apart; a page opened as the channel
+            // starts asks in that time, load balancer or not.
+            _ => Reload::Wait {
                 awaited: playlist::Awaited::Segment(0),
                 deadline_ms: now_ms() + 3 * live.timeline.segment_ms(),
             },
@@ -430,6 +435,104 @@ fn playlist_now(live: &Channel, track: usize, blocking: bool, code: &str) -> Ans
         Some(Err(playlist::MediaError::NothingPublished)) | None => {
             refuse(StatusCode::NOT_FOUND, "nothing_published")
         }
-        Some(Err(_)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "playlist_inconsistent"),
+        Some(Err(e)) => {
+            // What contradicts itself, in the body: a bug to report, and no secret in it.
+            let mut response = refuse(StatusCode::INTERNAL_SERVER_ERROR, "playlist_inconsistent");
+            *response.body_mut() = Full::new(Bytes::from(format!("playlist_inconsistent: {e}\n")));
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ladder::{Audio, FrameRate, Ladder};
+    use crate::package::{self, Published};
+    use crate::playlist::Window;
+    use crate::timeline::{Position, Timeline};
+    use http_body_util::Empty;
+
+    const MSN: u64 = 897_650_000;
+    const TIMESCALE: u32 = 90_000;
+
+    struct One(Served);
+
+    impl Site for One {
+        fn channel(&self, name: &str) -> Option<Served> {
+            (name == "final").then(|| self.0.clone())
+        }
+        fn health(&self) -> (bool, String) {
+            (true, String::new())
+        }
+        fn metrics(&self) -> String {
+            String::new()
+        }
+    }
+
+    async fn publish_part(channel: &Channel, part: u32) {
+        let published = Published::Part(package::Part {
+            position: Position { msn: MSN, part },
+            duration: u64::from(TIMESCALE) / 2,
+            independent: part == 0,
+            bytes: vec![0; 8],
+        });
+        channel.publish(0, published, TIMESCALE, 0).await.unwrap();
+    }
+
+    /// A plain playlist request made when `parts_out` parts and no segment are published is
+    /// held until the first segment, and answered with it.
+    async fn asked_before_the_first_segment(parts_out: u32) {
+        let dir =
+            std::env::temp_dir().join(format!("usher-server-{}-{parts_out}", std::process::id()));
+        let timeline = Timeline::new(2000, 500).unwrap();
+        let ladder = Ladder::parse("426x240", FrameRate::DEFAULT).unwrap();
+        let window = Window::Sliding { segments: 6 };
+        let channel =
+            Channel::new("final", timeline, &ladder, &Audio::default(), window, &dir).unwrap();
+        let site: Arc<dyn Site> = Arc::new(One(Served {
+            live: Some(channel.clone()),
+            dir: dir.clone(),
+        }));
+        for part in 0..parts_out {
+            publish_part(&channel, part).await;
+        }
+        let asked = tokio::spawn({
+            let site = Arc::clone(&site);
+            async move {
+                let request = Request::get("/final/240p/index.m3u8")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                handle(site.as_ref(), request).await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!asked.is_finished(), "answered before the first segment");
+        for part in parts_out..4 {
+            publish_part(&channel, part).await;
+        }
+        let segment = Published::Segment(package::Segment {
+            msn: MSN,
+            duration: 2 * u64::from(TIMESCALE),
+            parts: 4,
+            bytes: vec![0; 32],
+        });
+        channel.publish(0, segment, TIMESCALE, 0).await.unwrap();
+        let answer = asked.await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let body = answer.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains(&format!("\n{MSN}.m4s\n")), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_playlist_asked_before_anything_is_published_waits_for_the_first_segment() {
+        asked_before_the_first_segment(0).await;
+    }
+
+    #[tokio::test]
+    async fn a_playlist_asked_with_parts_but_no_segment_waits_for_the_first_segment() {
+        asked_before_the_first_segment(1).await;
     }
 }
