@@ -223,11 +223,17 @@ wasm-check: cloudflare-worker
 	js=$$(stat -c %s $(CF_BUILD)/index.js); jsgz=$$(gzip -9c $(CF_BUILD)/index.js | wc -c); \
 	echo "$(CF_BUILD)/index_bg.wasm: $$size bytes, $$gz gzipped (budget: wasm-tests/budgets.json); index.js: $$js bytes, $$jsgz gzipped"
 
-# The player page in headless Chromium with hls.js; its counts join the final summary.
+# The player page in headless Chromium with hls.js, then hls.js playing a live `usher origin`
+# (origin.mjs: LL-HLS, latency, stalls, a clean stop); both counts join the final summary.
 browser: apt-browser node-deps
 	@$(call say,the player page in headless Chromium)
 	@mkdir -p target/screenshots
 	@cd $(BROWSER_DIR) && SCREENSHOT_DIR=$(CURDIR)/target/screenshots node run.mjs 2>&1 | tee $(CURDIR)/$(BROWSER_LOG)
+	@$(call say,building usher for the origin in the browser)
+	cargo build --locked --quiet -p usher
+	@$(call say,a live usher origin played by hls.js in headless Chromium (about 30 s))
+	@cd $(BROWSER_DIR) && USHER_BIN=$(abspath $(CARGO_TARGET))/debug/usher \
+		SCREENSHOT_DIR=$(CURDIR)/target/screenshots node origin.mjs 2>&1 | tee -a $(CURDIR)/$(BROWSER_LOG)
 
 # All tests, interop with PyJWT and akamai-edgeauth included. The last line sums every test
 # binary's results, so the run ends on one plain count.
