@@ -192,11 +192,18 @@ impl Timeline {
     /// `-force_key_frames` expression in seconds of its own clock (`expr:` syntax). Aligning
     /// IDR frames with the epoch grid is what makes every rung's segments (and every zone's)
     /// start on the same instant.
+    ///
+    /// The comparison has a millisecond of slack (`- 0.001`): FFmpeg computes `t` as the
+    /// frame's timestamp times a floating-point time base (1/30 is not exact), which for some
+    /// frames on a boundary comes out a hair below it; without the slack that keyframe lands
+    /// one frame late, next to the encoder's own GOP keyframe, and a one-frame fragment makes
+    /// the part longer than the part target. A millisecond is far below any frame interval,
+    /// so no frame before the boundary is ever taken.
     pub fn force_key_frames(&self, origin_ms: u64) -> String {
         let first = self.segment_start_ms(self.first_whole_segment(origin_ms));
         let offset = first - origin_ms;
         format!(
-            "expr:gte(t,{}+n_forced*{})",
+            "expr:gte(t,{}+n_forced*{}-0.001)",
             seconds(offset),
             seconds(self.segment_ms)
         )
@@ -312,11 +319,17 @@ mod tests {
     fn keyframes_are_forced_on_the_epoch_grid_from_the_first_whole_segment() {
         let line = two_second();
         // Started 0.5 s into a segment: the first IDR comes 1.5 s in, then every 2 s.
-        assert_eq!(line.force_key_frames(4500), "expr:gte(t,1.5+n_forced*2)");
-        assert_eq!(line.force_key_frames(4000), "expr:gte(t,0+n_forced*2)");
+        assert_eq!(
+            line.force_key_frames(4500),
+            "expr:gte(t,1.5+n_forced*2-0.001)"
+        );
+        assert_eq!(
+            line.force_key_frames(4000),
+            "expr:gte(t,0+n_forced*2-0.001)"
+        );
         assert_eq!(
             Timeline::new(1000, 200).unwrap().force_key_frames(10_033),
-            "expr:gte(t,0.967+n_forced*1)"
+            "expr:gte(t,0.967+n_forced*1-0.001)"
         );
     }
 
