@@ -99,7 +99,7 @@ impl ChannelSpec {
             encoding: Encoding {
                 ladder: Ladder::default(),
                 audio: Audio::default(),
-                timeline: Timeline::new(2000, 500).unwrap_or_else(|_| unreachable_timeline()),
+                timeline: Timeline::default(),
                 frame_rate: FrameRate::DEFAULT,
                 preset: "ultrafast".to_owned(),
             },
@@ -107,11 +107,6 @@ impl ChannelSpec {
             duration: None,
         }
     }
-}
-
-/// 2 s of 0.5 s parts is a valid timeline; this is never reached, and keeps `new` total.
-fn unreachable_timeline() -> Timeline {
-    Timeline::new(1000, 1000).unwrap_or_else(|_| unreachable_timeline())
 }
 
 /// A node's configuration.

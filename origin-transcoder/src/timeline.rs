@@ -82,6 +82,17 @@ pub struct Timeline {
     part_ms: u64,
 }
 
+impl Default for Timeline {
+    /// 2 s segments of four 0.5 s parts: `usher origin`'s default, short enough for low
+    /// latency, long enough for x264 to spend its bits well at a one-segment GOP.
+    fn default() -> Self {
+        Timeline {
+            segment_ms: 2000,
+            part_ms: 500,
+        }
+    }
+}
+
 impl Timeline {
     /// A timeline of segments of `segment_ms` milliseconds split into parts of `part_ms`.
     pub fn new(segment_ms: u64, part_ms: u64) -> Result<Self, TimelineError> {
@@ -313,6 +324,11 @@ mod tests {
         );
         assert_eq!(Timeline::media_time(1500, 48_000), 72_000);
         assert_eq!(Timeline::media_time(500, 44_100), 22_050);
+    }
+
+    #[test]
+    fn the_default_timeline_is_two_second_segments_of_four_parts_and_valid() {
+        assert_eq!(Timeline::new(2000, 500), Ok(Timeline::default()));
     }
 
     #[test]
