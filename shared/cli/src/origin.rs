@@ -59,7 +59,7 @@ pub(crate) struct OriginArgs {
     /// End the channel (EXT-X-ENDLIST, replay stays available) after this many seconds.
     #[arg(long)]
     duration_seconds: Option<u64>,
-    /// Redis for channel leases shared by a zone's nodes: redis://[:PASSWORD@]HOST:PORT, or
+    /// Redis for channel leases shared by a zone's nodes: `redis://[:PASSWORD@]HOST:PORT`, or
     /// several, comma-separated, to follow a failover. Default: in-process (one node).
     #[arg(long)]
     redis: Option<String>,
