@@ -356,6 +356,14 @@ pub fn media_playlist(state: &State, track: usize) -> Option<Result<String, Medi
     Some(t.rendition.media_playlist(&rs))
 }
 
+/// What a blocking reload of rendition `track` is decided on: the same segments and open
+/// segment its media playlist is written from.
+pub fn reload_state(state: &State, track: usize) -> Option<playlist::ReloadState> {
+    let t = state.tracks.get(track)?;
+    let view = t.view(state.ended);
+    t.rendition.reload_state(&view.state())
+}
+
 /// Rendition `track`'s whole event as an ended `EVENT` playlist, for the replay.
 fn replay_playlist(state: &State, track: usize) -> Option<String> {
     let t = state.tracks.get(track)?;
@@ -541,16 +549,29 @@ impl Track {
     }
 }
 
+/// A one-rung channel and hand-made publications, for the channel's and the server's tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
     use crate::ladder::FrameRate;
     use crate::package;
 
-    const MSN: u64 = 897_650_000;
-    const TIMESCALE: u32 = 90_000;
+    /// The segment the fixtures publish.
+    pub(crate) const MSN: u64 = 897_650_000;
+    /// The fixtures' video timescale.
+    pub(crate) const TIMESCALE: u32 = 90_000;
 
-    async fn publish_part(channel: &Channel, part: u32) {
+    /// A channel `final` of one 426x240 rung (and the audio), 2 s segments of 0.5 s parts,
+    /// writing under `dir`.
+    pub(crate) fn channel(dir: &Path) -> Channel {
+        let timeline = Timeline::new(2000, 500).unwrap();
+        let ladder = Ladder::parse("426x240", FrameRate::DEFAULT).unwrap();
+        let window = Window::Sliding { segments: 6 };
+        Channel::new("final", timeline, &ladder, &Audio::default(), window, dir).unwrap()
+    }
+
+    /// Publishes part `part` of segment [`MSN`] on the rung.
+    pub(crate) async fn publish_part(channel: &Channel, part: u32) {
         let published = Published::Part(package::Part {
             position: Position { msn: MSN, part },
             duration: u64::from(TIMESCALE) / 2,
@@ -559,6 +580,22 @@ mod tests {
         });
         channel.publish(0, published, TIMESCALE, 0).await.unwrap();
     }
+
+    /// Publishes segment [`MSN`], whole, on the rung.
+    pub(crate) async fn publish_segment(channel: &Channel) {
+        let segment = Published::Segment(package::Segment {
+            msn: MSN,
+            duration: 2 * u64::from(TIMESCALE),
+            parts: 4,
+            bytes: vec![0; 32],
+        });
+        channel.publish(0, segment, TIMESCALE, 0).await.unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{MSN, channel, publish_part, publish_segment};
 
     fn listed_parts(playlist: &str) -> Vec<&str> {
         playlist
@@ -570,11 +607,7 @@ mod tests {
     #[tokio::test]
     async fn a_playlist_read_between_a_segments_last_part_and_the_segment_is_written() {
         let dir = std::env::temp_dir().join(format!("usher-channel-{}", std::process::id()));
-        let timeline = Timeline::new(2000, 500).unwrap();
-        let ladder = Ladder::parse("426x240", FrameRate::DEFAULT).unwrap();
-        let window = Window::Sliding { segments: 6 };
-        let channel =
-            Channel::new("final", timeline, &ladder, &Audio::default(), window, &dir).unwrap();
+        let channel = channel(&dir);
         for part in 0..4 {
             publish_part(&channel, part).await;
             let playlist = channel.media_playlist(0).unwrap();
@@ -585,13 +618,7 @@ mod tests {
         assert!(channel.file(0, &last).is_some());
         let before = channel.media_playlist(0).unwrap().unwrap();
         assert_eq!(listed_parts(&before).len(), 3, "{before}");
-        let segment = Published::Segment(package::Segment {
-            msn: MSN,
-            duration: 2 * u64::from(TIMESCALE),
-            parts: 4,
-            bytes: vec![0; 32],
-        });
-        channel.publish(0, segment, TIMESCALE, 0).await.unwrap();
+        publish_segment(&channel).await;
         let after = channel.media_playlist(0).unwrap().unwrap();
         let parts = listed_parts(&after);
         assert_eq!(parts.len(), 4, "{after}");

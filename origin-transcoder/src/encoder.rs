@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -30,6 +30,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use crate::channel::Channel;
+use crate::clock::now_ms;
 use crate::cmaf::{Init, Splitter};
 use crate::encode::{Encoding, Outputs};
 use crate::metrics::ChannelMetrics;
@@ -99,13 +100,6 @@ pub struct Encoder {
     pub metrics: Arc<ChannelMetrics>,
     /// FFmpeg's last complaints.
     pub log: Arc<Mutex<VecDeque<String>>>,
-}
-
-/// Unix milliseconds now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// How one run of the encoder ended.

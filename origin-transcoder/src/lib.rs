@@ -36,6 +36,7 @@
 //! and never reuses a name for different bytes.
 
 pub mod channel;
+pub mod clock;
 pub mod cmaf;
 pub mod encode;
 pub mod encoder;

@@ -24,8 +24,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::channel::Channel;
+use crate::clock::now_ms;
 use crate::encode::Encoding;
-use crate::encoder::{Encoder, Supervision, now_ms};
+use crate::encoder::{Encoder, Supervision};
 use crate::ladder::{Audio, FrameRate, Ladder};
 use crate::lease::{self, Heartbeat, LeaseStore, Leases, Name, RedisConfig};
 use crate::metrics::{ChannelFacts, ChannelMetrics, exposition};
@@ -515,7 +516,6 @@ async fn reconcile(node: &Node, leases: &Leases) {
                 "channel {name} ended, but its replay was not written: {e}"
             )),
         }
-        drop(r.log);
     }
 }
 

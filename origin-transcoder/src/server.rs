@@ -33,8 +33,8 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::channel::Channel;
-use crate::encoder::now_ms;
+use crate::channel::{Channel, reload_state};
+use crate::clock::now_ms;
 use crate::playlist::{self, Reload};
 
 /// The reason header, as the edge names it.
@@ -341,16 +341,14 @@ async fn media_playlist(live: &Channel, track: usize, query: &str) -> Answer {
     let mut versions = live.subscribe();
     let decision = {
         let state = live.lock();
-        let Some(t) = state.tracks.get(track) else {
+        if state.tracks.get(track).is_none() {
             return refuse(StatusCode::NOT_FOUND, "unknown_rendition");
-        };
-        let view_state = reload_state(&state, track);
-        match view_state {
+        }
+        match reload_state(&state, track) {
             Some(rs) if msn.is_some() || rs.last_segment.is_some() || rs.ended => {
                 playlist::decide(msn, part, &rs, now_ms())
             }
             None if state.ended => {
-                let _ = t;
                 return refuse(StatusCode::NOT_FOUND, "nothing_published");
             }
             // No segment complete yet (the channel has just started): a request waits for the
@@ -402,21 +400,6 @@ async fn media_playlist(live: &Channel, track: usize, query: &str) -> Answer {
     }
 }
 
-fn reload_state(state: &crate::channel::State, track: usize) -> Option<playlist::ReloadState> {
-    let t = state.tracks.get(track)?;
-    let segments = &t.segments;
-    let rs = playlist::RenditionState {
-        segments: segments
-            .get(segments.len().saturating_sub(8)..)
-            .unwrap_or_default(),
-        open: if state.ended { None } else { t.open.as_ref() },
-        discontinuity_sequence: 0,
-        ended: state.ended,
-        reports: &[],
-    };
-    t.rendition.reload_state(&rs)
-}
-
 fn playlist_now(live: &Channel, track: usize, blocking: bool, code: &str) -> Answer {
     let ended = live.lock().ended;
     match live.media_playlist(track) {
@@ -447,14 +430,8 @@ fn playlist_now(live: &Channel, track: usize, blocking: bool, code: &str) -> Ans
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ladder::{Audio, FrameRate, Ladder};
-    use crate::package::{self, Published};
-    use crate::playlist::Window;
-    use crate::timeline::{Position, Timeline};
+    use crate::channel::testing::{MSN, channel, publish_part, publish_segment};
     use http_body_util::Empty;
-
-    const MSN: u64 = 897_650_000;
-    const TIMESCALE: u32 = 90_000;
 
     struct One(Served);
 
@@ -470,26 +447,12 @@ mod tests {
         }
     }
 
-    async fn publish_part(channel: &Channel, part: u32) {
-        let published = Published::Part(package::Part {
-            position: Position { msn: MSN, part },
-            duration: u64::from(TIMESCALE) / 2,
-            independent: part == 0,
-            bytes: vec![0; 8],
-        });
-        channel.publish(0, published, TIMESCALE, 0).await.unwrap();
-    }
-
     /// A plain playlist request made when `parts_out` parts and no segment are published is
     /// held until the first segment, and answered with it.
     async fn asked_before_the_first_segment(parts_out: u32) {
         let dir =
             std::env::temp_dir().join(format!("usher-server-{}-{parts_out}", std::process::id()));
-        let timeline = Timeline::new(2000, 500).unwrap();
-        let ladder = Ladder::parse("426x240", FrameRate::DEFAULT).unwrap();
-        let window = Window::Sliding { segments: 6 };
-        let channel =
-            Channel::new("final", timeline, &ladder, &Audio::default(), window, &dir).unwrap();
+        let channel = channel(&dir);
         let site: Arc<dyn Site> = Arc::new(One(Served {
             live: Some(channel.clone()),
             dir: dir.clone(),
@@ -511,13 +474,7 @@ mod tests {
         for part in parts_out..4 {
             publish_part(&channel, part).await;
         }
-        let segment = Published::Segment(package::Segment {
-            msn: MSN,
-            duration: 2 * u64::from(TIMESCALE),
-            parts: 4,
-            bytes: vec![0; 32],
-        });
-        channel.publish(0, segment, TIMESCALE, 0).await.unwrap();
+        publish_segment(&channel).await;
         let answer = asked.await.unwrap();
         assert_eq!(answer.status(), StatusCode::OK);
         let body = answer.into_body().collect().await.unwrap().to_bytes();

@@ -11,11 +11,13 @@
 //! one per channel.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::clock::now_ms;
 
 use super::{LeaseError, LeaseState, LeaseStore, LeaseTracker, Name, check_ttl};
 
@@ -135,13 +137,6 @@ impl Drop for Heartbeat {
     }
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 async fn run(
     store: LeaseStore,
     node: Name,
@@ -167,7 +162,7 @@ async fn run(
             if let Err(e) = &claim {
                 failure = Some(e.clone());
             }
-            tracker.observe(unix_ms(), claim);
+            tracker.observe(now_ms(), claim);
         }
         rounds += 1;
         failed_rounds += u64::from(failure.is_some());
@@ -187,7 +182,7 @@ async fn run(
             last_error: failure,
             rounds,
             failed_rounds,
-            updated_ms: unix_ms(),
+            updated_ms: now_ms(),
         });
         tokio::select! {
             _ = tokio::time::sleep_until(started + period) => {}

@@ -15,12 +15,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../../..');
 const USHER = process.env.USHER_BIN || join(repo, 'target/debug/usher');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOTS = process.env.SCREENSHOT_DIR || '/tmp';
 const CHANNEL = 'final';
 const LADDER = [[640, 360], [426, 240]];
@@ -184,16 +183,7 @@ async function main() {
     const pageUrl = `http://127.0.0.1:${server.address().port}/`;
     const master = `${base}/${CHANNEL}/master.m3u8`;
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // The flags run.mjs uses: nothing may reach outside 127.0.0.1.
-      args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 640, height: 360 } });
     const page = await context.newPage();
     const scriptErrors = [];

@@ -12,13 +12,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../../..');
 const EVENT = 'final-2026';
 const PAGE_PATH = `/events/${EVENT}/`;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOTS = process.env.SCREENSHOT_DIR || '/tmp';
 
 // --- the page, from the Rust code ------------------------------------------------------------
@@ -132,16 +131,7 @@ async function main() {
   });
   const base = `http://127.0.0.1:${server.address().port}${PAGE_PATH}`;
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // Offline-safe flags: nothing may reach outside 127.0.0.1. Playwright adds a fresh profile.
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  const browser = await launchChromium();
 
   // One fresh browser context (cookies, cache) per scenario.
   async function scenario(name, fn, { initScript } = {}) {
