@@ -8,6 +8,8 @@
 //!   every other byte.
 //! * [`health`]: the CDN scoring model shared by the steering controller and the edge, and the
 //!   versioned snapshot the controller publishes.
+//! * [`content_key`]: the AES-128 keys of encrypted segments, derived from a master secret by
+//!   the origin that encrypts and the edge that serves them to viewers.
 //!
 //! What this crate does not do: any I/O. It never reads a clock, a random source, the
 //! environment, a file or the network. Time comes in as `now` arguments, and platform facts come
@@ -21,6 +23,7 @@
 
 extern crate alloc;
 
+pub mod content_key;
 pub mod health;
 pub mod playlist;
 pub mod token;

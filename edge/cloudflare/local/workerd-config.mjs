@@ -44,6 +44,7 @@ const DOCUMENTS = [
   ['settings.json', 'USHER_SETTINGS'],
   ['ticket-keys.json', 'USHER_TICKET_KEYS'],
   ['session-key.txt', 'USHER_SESSION_KEY'],
+  ['content-keys.json', 'USHER_CONTENT_KEYS'],
 ];
 const NAMESPACES = ['USHER_ASSETS', 'USHER_LEASES', 'USHER_HEALTH'];
 // Cap'n Proto declaration names are camelCase: USHER_ASSETS is declared as kvAssets.

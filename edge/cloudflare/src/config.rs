@@ -7,13 +7,14 @@
 //! | `USHER_SETTINGS` | variable | `settings` (JSON) | yes |
 //! | `USHER_TICKET_KEYS` | secret | `ticket-keys` (JSON keyring) | yes |
 //! | `USHER_SESSION_KEY` | secret | `session-key` (hex) | yes |
+//! | `USHER_CONTENT_KEYS` | secret | `content-keys` (JSON keyring) | when an event is encrypted |
 //! | `USHER_HEALTH` | KV namespace | the health snapshot, under the key `snapshot` | no |
 //!
 //! A variable may be a string holding the document or, as wrangler writes a `[vars]` table, a
 //! JSON object: both reach the core as the same bytes of JSON.
 //!
 //! Key decisions:
-//! - The five documents are checked once per isolate and kept for its lifetime. Workers starts
+//! - The documents are checked once per isolate and kept for its lifetime. Workers starts
 //!   new isolates for every deployment, and a changed variable or secret is a deployment, so an
 //!   isolate never sees its configuration change.
 //! - The health snapshot is the one part that changes while an isolate lives: the steering
@@ -43,6 +44,8 @@ pub(crate) const SETTINGS: &str = "USHER_SETTINGS";
 pub(crate) const TICKET_KEYS: &str = "USHER_TICKET_KEYS";
 /// The `session-key` secret.
 pub(crate) const SESSION_KEY: &str = "USHER_SESSION_KEY";
+/// The `content-keys` secret.
+pub(crate) const CONTENT_KEYS: &str = "USHER_CONTENT_KEYS";
 /// The KV namespace the steering controller publishes the health snapshot to.
 pub(crate) const HEALTH_STORE: &str = "USHER_HEALTH";
 /// The snapshot's key in [`HEALTH_STORE`].
@@ -50,16 +53,17 @@ pub(crate) const HEALTH_KEY: &str = "snapshot";
 /// How long an isolate uses the snapshot it read before reading KV again, in milliseconds.
 pub(crate) const HEALTH_REFRESH_MS: u64 = 5_000;
 
-/// The five documents' bindings.
+/// The documents' bindings.
 const DOCUMENTS: DocumentNames = DocumentNames {
     events: EVENTS,
     pathways: PATHWAYS,
     settings: SETTINGS,
     ticket_keys: TICKET_KEYS,
     session_key: SESSION_KEY,
+    content_keys: CONTENT_KEYS,
 };
 
-/// Reads and checks the five documents through `lookup` (the Worker's bindings, or a test's
+/// Reads and checks the documents through `lookup` (the Worker's bindings, or a test's
 /// table).
 pub(crate) fn load(lookup: impl Fn(&str) -> Option<String>) -> Result<EdgeConfig, ConfigError> {
     EdgeConfig::from_documents(&DOCUMENTS, |name| Ok::<_, Infallible>(lookup(name)))
@@ -209,6 +213,7 @@ mod tests {
             (SETTINGS, read("settings.json")),
             (TICKET_KEYS, read("ticket-keys.json")),
             (SESSION_KEY, read("session-key.txt")),
+            (CONTENT_KEYS, read("content-keys.json")),
         ])
     }
 

@@ -14,8 +14,9 @@
 //! # What the Worker needs
 //!
 //! - Variables `USHER_EVENTS`, `USHER_PATHWAYS`, `USHER_SETTINGS` and secrets
-//!   `USHER_TICKET_KEYS`, `USHER_SESSION_KEY`: the five configuration documents. A missing or
-//!   invalid one makes every answer 503 `config_error`; the access line says which and why.
+//!   `USHER_TICKET_KEYS`, `USHER_SESSION_KEY` (and `USHER_CONTENT_KEYS` when an event is
+//!   encrypted): the configuration documents. A missing or invalid one makes every answer 503
+//!   `config_error`; the access line says which and why.
 //! - KV namespaces `USHER_ASSETS` (the player library), `USHER_LEASES` (stream leases) and,
 //!   optionally, `USHER_HEALTH` (the steering controller's snapshot under `snapshot`).
 //! - Outbound `fetch` to the origins named in `USHER_EVENTS` (full URLs).

@@ -44,6 +44,7 @@ fn config() -> EdgeConfig {
         "settings.json",
         "ticket-keys.json",
         "session-key.txt",
+        "content-keys.json",
     ]
     .iter()
     .map(|n| read(n))
@@ -54,6 +55,7 @@ fn config() -> EdgeConfig {
         settings: Some(&parts[2]),
         ticket_keys: Some(&parts[3]),
         session_key: Some(&parts[4]),
+        content_keys: Some(&parts[5]),
     })
     .unwrap()
 }

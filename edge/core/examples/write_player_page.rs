@@ -21,6 +21,7 @@ fn main() -> std::io::Result<()> {
         origin_path: format!("live/{id}/"),
         id,
         title,
+        key_ids: Vec::new(),
     };
     let ticket = TicketSettings {
         audience: "usher".to_owned(),

@@ -1,7 +1,8 @@
 //! The edge's configuration: what each platform's stores hold, parsed and checked once.
 //!
-//! An edge reads five documents, each from the store its platform provides for it (Fastly's
-//! Config and Secret stores, Cloudflare's KV and secrets, files or environment for WASI hosts):
+//! An edge reads five documents, and a sixth when an event is encrypted, each from the store its
+//! platform provides for it (Fastly's Config and Secret stores, Cloudflare's KV and secrets, files
+//! or environment for WASI hosts):
 //!
 //! | part | store | holds |
 //! |---|---|---|
@@ -10,15 +11,18 @@
 //! | `settings` | config | TTLs, limits, parameter names |
 //! | `ticket-keys` | secret | the ticketing system's HS256 keyring (`{"kid": "hex"}`) |
 //! | `session-key` | secret | the EdgeAuth key for session tokens, in hex |
+//! | `content-keys` | secret | the master secrets of encrypted events' AES-128 keys (`{"kid": "hex"}`), optional |
 //!
-//! Every part is required and every field of it is required: a missing or malformed part is a
-//! [`ConfigError`] naming the part and the field, never a silent default. The core never reads a
+//! Every part but `content-keys` is required, and so is every field of a part but an event's
+//! `key_ids`: a missing or malformed part is a [`ConfigError`] naming the part and the field,
+//! never a silent default. `content-keys` is required as soon as an event names a key id. The core never reads a
 //! store itself; the adapter passes the bytes in ([`ConfigParts`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
+use usher_shared::content_key::ContentKeys;
 use usher_shared::token::edgeauth::{self, EdgeAuth};
 use usher_shared::token::{Algorithm, Keyring};
 
@@ -36,6 +40,8 @@ pub struct ConfigParts<'a> {
     pub ticket_keys: Option<&'a [u8]>,
     /// The `session-key` secret.
     pub session_key: Option<&'a [u8]>,
+    /// The `content-keys` secret.
+    pub content_keys: Option<&'a [u8]>,
 }
 
 impl fmt::Debug for ConfigParts<'_> {
@@ -47,6 +53,7 @@ impl fmt::Debug for ConfigParts<'_> {
             .field("settings", &self.settings.map(<[u8]>::len))
             .field("ticket_keys", &self.ticket_keys.is_some())
             .field("session_key", &self.session_key.is_some())
+            .field("content_keys", &self.content_keys.is_some())
             .finish()
     }
 }
@@ -55,7 +62,8 @@ impl fmt::Debug for ConfigParts<'_> {
 /// secret material: secret parts are reported by name only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The part: `events`, `pathways`, `settings`, `ticket-keys` or `session-key`.
+    /// The part: `events`, `pathways`, `settings`, `ticket-keys`, `session-key` or
+    /// `content-keys`.
     pub part: &'static str,
     /// What is wrong, naming the field.
     pub message: String,
@@ -101,6 +109,12 @@ pub struct Event {
     /// The event's directory on the origin, relative to the origin's base URL, ending in `/`
     /// (e.g. `live/final-2026/`). The multivariant playlist is `master.m3u8` in it.
     pub origin_path: String,
+    /// The ids of the `content-keys` master secrets the event's segments may be encrypted
+    /// under (RFC 8216 §4.3.2.4 `METHOD=AES-128`): the edge serves this event's keys, and only
+    /// these. Empty (the default) for an event sent in the clear. Usually one id per event;
+    /// two while its master is rotated.
+    #[serde(default)]
+    pub key_ids: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +232,8 @@ pub struct EdgeConfig {
     pub ticket_keys: Keyring,
     /// The session-token minter and verifier.
     pub session: EdgeAuth,
+    /// The master secrets of content keys, when any event is encrypted.
+    pub content_keys: Option<ContentKeys>,
 }
 
 /// What a platform calls each document of [`ConfigParts`]: an environment variable, a binding,
@@ -234,10 +250,12 @@ pub struct DocumentNames {
     pub ticket_keys: &'static str,
     /// The `session-key` secret's name.
     pub session_key: &'static str,
+    /// The `content-keys` secret's name.
+    pub content_keys: &'static str,
 }
 
 impl EdgeConfig {
-    /// Looks the five documents up by their platform's `names` and checks them
+    /// Looks the six documents up by their platform's `names` and checks them
     /// ([`EdgeConfig::from_parts`]). `lookup` gives a document's bytes, `None` when the
     /// platform has no such document, or why it could not be read, which is a [`ConfigError`]
     /// for that part (`could not be read: …`; the lookup's error must not hold secret
@@ -256,12 +274,14 @@ impl EdgeConfig {
         let settings = read("settings", names.settings)?;
         let ticket_keys = read("ticket-keys", names.ticket_keys)?;
         let session_key = read("session-key", names.session_key)?;
+        let content_keys = read("content-keys", names.content_keys)?;
         EdgeConfig::from_parts(&ConfigParts {
             events: events.as_ref().map(AsRef::as_ref),
             pathways: pathways.as_ref().map(AsRef::as_ref),
             settings: settings.as_ref().map(AsRef::as_ref),
             ticket_keys: ticket_keys.as_ref().map(AsRef::as_ref),
             session_key: session_key.as_ref().map(AsRef::as_ref),
+            content_keys: content_keys.as_ref().map(AsRef::as_ref),
         })
     }
 
@@ -358,6 +378,30 @@ impl EdgeConfig {
         let session = EdgeAuth::from_hex(session_hex, algorithm, edgeauth::Options::default())
             .map_err(|e| ConfigError::new("session-key", e.to_string()))?;
 
+        // An empty document is how some stores spell "unset".
+        let content_keys = parts
+            .content_keys
+            .filter(|doc| !doc.trim_ascii().is_empty())
+            .map(ContentKeys::from_json)
+            .transpose()
+            .map_err(|e| ConfigError::new("content-keys", e.to_string()))?;
+        for event in catalog.values() {
+            for kid in &event.key_ids {
+                let Some(keys) = &content_keys else {
+                    return Err(ConfigError::new(
+                        "content-keys",
+                        format!("missing, and event {} names key id {kid}", event.id),
+                    ));
+                };
+                if keys.get(kid).is_none() {
+                    return Err(ConfigError::new(
+                        "content-keys",
+                        format!("holds no key id {kid}, which event {} names", event.id),
+                    ));
+                }
+            }
+        }
+
         Ok(EdgeConfig {
             origins,
             events: catalog,
@@ -365,6 +409,7 @@ impl EdgeConfig {
             settings,
             ticket_keys,
             session,
+            content_keys,
         })
     }
 
@@ -476,7 +521,7 @@ pub(crate) mod tests {
     pub(crate) const EVENTS: &str = r#"{
         "origins": [{"id": "origin-eu", "base_url": "https://origin-eu.example/"}],
         "events": [{"id": "final-2026", "title": "The Final", "origin": "origin-eu",
-                    "origin_path": "live/final-2026/"}]
+                    "origin_path": "live/final-2026/", "key_ids": ["final-k1"]}]
     }"#;
     pub(crate) const PATHWAYS: &str = r#"{"pathways": [
         {"id": "cdn-a", "base_url": "https://cdn-a.example/", "static_weight_bp": 6000},
@@ -492,6 +537,7 @@ pub(crate) mod tests {
     }"#;
     pub(crate) const TICKET_KEYS: &str = r#"{"k1": "00112233445566778899aabbccddeeff"}"#;
     pub(crate) const SESSION_KEY: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    pub(crate) const CONTENT_KEYS: &str = r#"{"final-k1": "f00dfacef00dfacef00dfacef00dface"}"#;
 
     pub(crate) fn parts() -> ConfigParts<'static> {
         ConfigParts {
@@ -500,6 +546,7 @@ pub(crate) mod tests {
             settings: Some(SETTINGS.as_bytes()),
             ticket_keys: Some(TICKET_KEYS.as_bytes()),
             session_key: Some(SESSION_KEY.as_bytes()),
+            content_keys: Some(CONTENT_KEYS.as_bytes()),
         }
     }
 
@@ -536,6 +583,33 @@ pub(crate) mod tests {
             assert_eq!(err.part, name);
             assert_eq!(err.to_string(), format!("config {name}: missing"));
         }
+    }
+
+    #[test]
+    fn content_keys_are_optional_until_an_event_names_one() {
+        let clear = EVENTS.replace(r#", "key_ids": ["final-k1"]"#, "");
+        for doc in [None, Some(&b""[..]), Some(&b" \n"[..])] {
+            let mut p = parts();
+            p.events = Some(clear.as_bytes());
+            p.content_keys = doc;
+            let config = EdgeConfig::from_parts(&p).unwrap();
+            assert!(config.content_keys.is_none());
+        }
+        let mut p = parts();
+        p.content_keys = None;
+        let err = EdgeConfig::from_parts(&p).unwrap_err();
+        assert_eq!(err.part, "content-keys");
+        assert!(err.message.contains("final-k1"), "{err}");
+        let mut p = parts();
+        p.content_keys = Some(br#"{"other": "f00dfacef00dfacef00dfacef00dface"}"#);
+        let err = EdgeConfig::from_parts(&p).unwrap_err();
+        assert!(err.message.contains("holds no key id final-k1"), "{err}");
+        let mut p = parts();
+        p.content_keys = Some(br#"{"final-k1": "f00dface"}"#);
+        let err = EdgeConfig::from_parts(&p).unwrap_err();
+        assert_eq!(err.part, "content-keys");
+        assert!(err.message.contains("shorter than 16 bytes"), "{err}");
+        assert!(!err.to_string().contains("f00dface"), "{err}");
     }
 
     #[test]
@@ -626,6 +700,7 @@ pub(crate) mod tests {
         let config = EdgeConfig::from_parts(&parts()).unwrap();
         let printed = format!("{config:?} {:?}", parts());
         assert!(!printed.contains(SESSION_KEY), "{printed}");
+        assert!(!printed.contains("f00dface"), "{printed}");
         assert!(!printed.contains("00112233445566778899"), "{printed}");
     }
 
@@ -636,6 +711,7 @@ pub(crate) mod tests {
         settings: "USHER_SETTINGS",
         ticket_keys: "USHER_TICKET_KEYS",
         session_key: "USHER_SESSION_KEY",
+        content_keys: "USHER_CONTENT_KEYS",
     };
 
     fn documents() -> BTreeMap<&'static str, &'static str> {
@@ -645,6 +721,7 @@ pub(crate) mod tests {
             (NAMES.settings, SETTINGS),
             (NAMES.ticket_keys, TICKET_KEYS),
             (NAMES.session_key, SESSION_KEY),
+            (NAMES.content_keys, CONTENT_KEYS),
         ])
     }
 

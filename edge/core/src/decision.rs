@@ -384,6 +384,9 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
             media(request, query, event, rest, input, &mut log)
         }
         (Route::Resource { rest, .. }, Some(event)) => resource(request, query, event, rest, input),
+        (Route::Key { kid, period, .. }, Some(event)) => {
+            content_key(request, query, event, kid, period, input)
+        }
         (Route::Steering { .. }, Some(event)) => steer(request, query, event, input, &mut log),
         (Route::Beacon { .. }, Some(_)) => Ok(Decision::act(Action::ReadBody(
             BeaconLimits::default().max_bytes,
@@ -644,6 +647,43 @@ fn resource(
     check_session(request, query, input)?;
     let upstream = upstream(request, event, rest, query, input)?;
     Ok(Decision::act(Action::Proxy(upstream)))
+}
+
+/// An AES-128 content key (RFC 8216 §4.3.2.4, §5.2), made here from the event's master
+/// secret, for a viewer with a valid session token for the event: the key URI the origin wrote
+/// is rewritten like every other URI, so it carries the token. The origin never serves keys, and
+/// no cache may keep one (`private, no-store`): a key is only ever handed to a session, so a
+/// segment copied out of a session is useless without one.
+fn content_key(
+    request: &Request<()>,
+    query: Option<&str>,
+    event: &Event,
+    kid: &str,
+    period: u64,
+    input: &EdgeInput<'_>,
+) -> Result<Decision, Reason> {
+    check_session(request, query, input)?;
+    if !event.key_ids.iter().any(|k| k == kid) {
+        return Err(Reason::UnknownKey);
+    }
+    // `from_parts` checked that every key id an event names is held.
+    let master = input
+        .config
+        .content_keys
+        .as_ref()
+        .and_then(|keys| keys.get(kid))
+        .ok_or(Reason::UnknownKey)?;
+    let key = master.derive(kid, period);
+    Ok(respond(
+        answer(
+            StatusCode::OK,
+            Some("application/octet-stream"),
+            "private, no-store",
+            Reason::Ok,
+            Bytes::copy_from_slice(&key),
+        ),
+        Reason::Ok,
+    ))
 }
 
 /// What a verified session token says about its session.

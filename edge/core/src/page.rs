@@ -313,6 +313,7 @@ mod tests {
             title: title.to_owned(),
             origin: "origin-1".to_owned(),
             origin_path: format!("live/{id}/"),
+            key_ids: Vec::new(),
         }
     }
 

@@ -43,6 +43,8 @@ pub enum Reason {
     UnknownEvent,
     /// The path is well-formed but nothing is served there.
     NotFound,
+    /// A content key the event does not use, or a key route on an event without encryption.
+    UnknownKey,
     /// The path is malformed: dot segments, encoded separators, control bytes, too long.
     BadPath,
     /// A method other than GET or HEAD (or POST on the beacon endpoint).
@@ -103,6 +105,7 @@ impl Reason {
             },
             Reason::UnknownEvent => "unknown_event",
             Reason::NotFound => "not_found",
+            Reason::UnknownKey => "unknown_key",
             Reason::BadPath => "bad_path",
             Reason::MethodNotAllowed => "method_not_allowed",
             Reason::BadRequest => "bad_request",
@@ -126,7 +129,7 @@ impl Reason {
             Reason::NoTicket | Reason::NoSession => StatusCode::UNAUTHORIZED,
             Reason::Token(_, reason) if reason.is_timing() => StatusCode::GONE,
             Reason::Token(..) => StatusCode::FORBIDDEN,
-            Reason::UnknownEvent | Reason::NotFound => StatusCode::NOT_FOUND,
+            Reason::UnknownEvent | Reason::NotFound | Reason::UnknownKey => StatusCode::NOT_FOUND,
             Reason::BadPath | Reason::BadRequest => StatusCode::BAD_REQUEST,
             Reason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Reason::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
@@ -159,6 +162,7 @@ impl Reason {
             Reason::Token(Layer::Session, _) => "this address is not valid for your session",
             Reason::UnknownEvent => "no such event",
             Reason::NotFound => "not found",
+            Reason::UnknownKey => "no such key for this event",
             Reason::BadPath => "malformed path",
             Reason::MethodNotAllowed => "method not allowed",
             Reason::BadRequest => "malformed request",
@@ -198,6 +202,7 @@ mod tests {
             Reason::NoSession,
             Reason::UnknownEvent,
             Reason::NotFound,
+            Reason::UnknownKey,
             Reason::BadPath,
             Reason::MethodNotAllowed,
             Reason::BadRequest,

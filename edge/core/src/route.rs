@@ -12,9 +12,12 @@
 //! | `/events/{event}/steering.json` | the Content Steering manifest (needs a session token) |
 //! | `/events/{event}/cmcd` | the CMCD beacon endpoint (POST) |
 //! | `/events/{event}/…/*.m3u8` | a media playlist (needs a session token) |
-//! | `/events/{event}/…` anything else | a segment, part, init segment or key (needs a session token) |
+//! | `/events/{event}/keys/{kid}/{period}.key` | an AES-128 content key, made at the edge (needs a session token) |
+//! | `/events/{event}/…` anything else | a segment, part or init segment (needs a session token) |
 //! | `/assets/…` | versioned static assets (the player library) |
 //! | `/healthz`, `/version` | health and version for monitors |
+
+use usher_shared::content_key;
 
 use crate::reason::Reason;
 
@@ -57,7 +60,17 @@ pub enum Route<'p> {
         /// The path below the event's directory, e.g. `720p/index.m3u8`.
         rest: &'p str,
     },
-    /// A segment, part, init segment, key or subtitle file below the event.
+    /// An AES-128 content key of the event (`keys/{kid}/{period}.key` below it), which the edge
+    /// derives itself rather than fetching (see `usher_shared::content_key`).
+    Key {
+        /// The event id from the path.
+        event: &'p str,
+        /// The master key's id.
+        kid: &'p str,
+        /// The key period.
+        period: u64,
+    },
+    /// A segment, part, init segment or subtitle file below the event.
     Resource {
         /// The event id from the path.
         event: &'p str,
@@ -84,6 +97,7 @@ impl Route<'_> {
             | Route::Steering { event }
             | Route::Beacon { event }
             | Route::MediaPlaylist { event, .. }
+            | Route::Key { event, .. }
             | Route::Resource { event, .. } => Some(event),
             Route::Asset { .. } | Route::Health | Route::Version => None,
         }
@@ -97,6 +111,7 @@ impl Route<'_> {
             Route::Steering { .. } => "steering",
             Route::Beacon { .. } => "beacon",
             Route::MediaPlaylist { .. } => "media",
+            Route::Key { .. } => "key",
             Route::Resource { .. } => "resource",
             Route::Asset { .. } => "asset",
             Route::Health => "health",
@@ -131,6 +146,14 @@ pub fn route(path: &str) -> Result<Route<'_>, Reason> {
         "cmcd" => Route::Beacon { event },
         rest if rest.ends_with('/') => return Err(Reason::NotFound),
         rest if rest.ends_with(".m3u8") => Route::MediaPlaylist { event, rest },
+        // Everything below `keys/` is the edge's own: a path there that is not a key is not
+        // passed to the origin.
+        rest if rest.starts_with(content_key::KEYS_DIR)
+            && rest.as_bytes().get(content_key::KEYS_DIR.len()) == Some(&b'/') =>
+        {
+            let (kid, period) = content_key::parse_key_path(rest).ok_or(Reason::NotFound)?;
+            Route::Key { event, kid, period }
+        }
         rest => Route::Resource { event, rest },
     })
 }
@@ -230,10 +253,18 @@ mod tests {
                 },
             ),
             (
-                "/events/e1/keys/k7",
+                "/events/e1/keys/k7/123.key",
+                Route::Key {
+                    event: "e1",
+                    kid: "k7",
+                    period: 123,
+                },
+            ),
+            (
+                "/events/e1/keysafe/k7",
                 Route::Resource {
                     event: "e1",
-                    rest: "keys/k7",
+                    rest: "keysafe/k7",
                 },
             ),
             ("/healthz", Route::Health),
@@ -253,6 +284,11 @@ mod tests {
             "/events/e1",
             "/other/e1/",
             "/events/e1/720p/",
+            // Below `keys/`, only canonical key paths: nothing there reaches the origin.
+            "/events/e1/keys/k7",
+            "/events/e1/keys/k7/0123.key",
+            "/events/e1/keys/k7/1.bin",
+            "/events/e1/keys/k7/x/1.key",
         ] {
             assert_eq!(route(path), Err(Reason::NotFound), "{path}");
         }

@@ -1,4 +1,4 @@
-//! The configuration as a Fastly service holds it: the five documents of [`usher_edge_core::config::ConfigParts`] in a
+//! The configuration as a Fastly service holds it: the documents of [`usher_edge_core::config::ConfigParts`] in a
 //! Config Store and a Secret Store, the health snapshot in a KV store.
 //!
 //! | store (kind) | key | document | required |
@@ -8,6 +8,7 @@
 //! | `usher_config` (Config Store) | `settings` | `settings` (JSON) | yes |
 //! | `usher_secrets` (Secret Store) | `ticket-keys` | `ticket-keys` (JSON keyring) | yes |
 //! | `usher_secrets` (Secret Store) | `session-key` | `session-key` (hex) | yes |
+//! | `usher_secrets` (Secret Store) | `content-keys` | `content-keys` (JSON keyring) | when an event is encrypted |
 //! | `usher_health` (KV store) | `snapshot` | health snapshot (JSON) | no |
 //! | `usher_config` (Config Store) | `qoe-log-endpoint`, `access-log-endpoint` | log endpoint names | no |
 //!
@@ -33,7 +34,7 @@ use usher_shared::health::HealthSnapshot;
 
 /// The Config Store with the `events`, `pathways` and `settings` documents.
 pub(crate) const CONFIG_STORE: &str = "usher_config";
-/// The Secret Store with `ticket-keys` and `session-key`.
+/// The Secret Store with `ticket-keys`, `session-key` and `content-keys`.
 pub(crate) const SECRET_STORE: &str = "usher_secrets";
 /// The KV store the steering controller publishes the health snapshot to.
 pub(crate) const HEALTH_STORE: &str = "usher_health";
@@ -54,14 +55,17 @@ pub(crate) const SETTINGS: &str = "settings";
 pub(crate) const TICKET_KEYS: &str = "ticket-keys";
 /// The `session-key` secret's key.
 pub(crate) const SESSION_KEY: &str = "session-key";
+/// The `content-keys` secret's key.
+pub(crate) const CONTENT_KEYS: &str = "content-keys";
 
-/// The five documents' keys: the core's part names.
+/// The documents' keys: the core's part names.
 const DOCUMENTS: DocumentNames = DocumentNames {
     events: EVENTS,
     pathways: PATHWAYS,
     settings: SETTINGS,
     ticket_keys: TICKET_KEYS,
     session_key: SESSION_KEY,
+    content_keys: CONTENT_KEYS,
 };
 
 /// The Config Store key naming the log endpoint for QoE events.
@@ -97,7 +101,7 @@ pub(crate) fn load(
 ) -> Result<Loaded, ConfigError> {
     // The secrets from the Secret Store, the documents from the Config Store.
     let config = EdgeConfig::from_documents(&DOCUMENTS, |key| {
-        if key == TICKET_KEYS || key == SESSION_KEY {
+        if matches!(key, TICKET_KEYS | SESSION_KEY | CONTENT_KEYS) {
             secret(key)
         } else {
             config(key)

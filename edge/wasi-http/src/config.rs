@@ -13,6 +13,7 @@
 //! | `USHER_SETTINGS` | `settings` (JSON) | yes |
 //! | `USHER_TICKET_KEYS` | `ticket-keys` (JSON keyring, secret) | yes |
 //! | `USHER_SESSION_KEY` | `session-key` (hex, secret) | yes |
+//! | `USHER_CONTENT_KEYS` | `content-keys` (JSON keyring, secret) | when an event is encrypted |
 //! | `USHER_HEALTH` | health snapshot (JSON) | no |
 //! | `USHER_ASSETS_URL` | base URL of the static asset store, e.g. `http://assets.usher.internal/` | no: every asset is then 404 `not_found` |
 //! | `USHER_STORE_URL` | base URL of the lease store, e.g. `http://store.usher.internal/` | no: leases then fail open (`store_unavailable`) |
@@ -47,6 +48,8 @@ pub(crate) const SETTINGS: &str = "USHER_SETTINGS";
 pub(crate) const TICKET_KEYS: &str = "USHER_TICKET_KEYS";
 /// The `session-key` secret.
 pub(crate) const SESSION_KEY: &str = "USHER_SESSION_KEY";
+/// The `content-keys` secret.
+pub(crate) const CONTENT_KEYS: &str = "USHER_CONTENT_KEYS";
 /// The optional health snapshot.
 pub(crate) const HEALTH: &str = "USHER_HEALTH";
 /// The optional base URL of the static asset store.
@@ -75,13 +78,14 @@ pub(crate) fn current() -> &'static Result<Loaded, ConfigError> {
     CURRENT.get_or_init(|| load(|name| std::env::var(name).ok()))
 }
 
-/// The five documents' variables.
+/// The documents' variables.
 const DOCUMENTS: DocumentNames = DocumentNames {
     events: EVENTS,
     pathways: PATHWAYS,
     settings: SETTINGS,
     ticket_keys: TICKET_KEYS,
     session_key: SESSION_KEY,
+    content_keys: CONTENT_KEYS,
 };
 
 /// Reads and checks the documents through `lookup` (the environment, or a test's table).
@@ -124,6 +128,7 @@ mod tests {
             (SETTINGS, read("settings.json")),
             (TICKET_KEYS, read("ticket-keys.json")),
             (SESSION_KEY, read("session-key.txt")),
+            (CONTENT_KEYS, read("content-keys.json")),
         ])
     }
 

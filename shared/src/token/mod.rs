@@ -27,6 +27,7 @@ mod key;
 
 use core::fmt;
 
+pub(crate) use key::decode_hex;
 pub use key::{Algorithm, Keyring, SecretKey};
 
 /// Why a token was refused.

@@ -39,11 +39,12 @@ pub fn document(name: &str) -> Vec<u8> {
 /// runtimes' origin is a local server, not `origin-eu.example`).
 pub fn config(events: Option<&[u8]>) -> EdgeConfig {
     let file_events = document("events.json");
-    let (pathways, settings, keys, session) = (
+    let (pathways, settings, keys, session, content) = (
         document("pathways.json"),
         document("settings.json"),
         document("ticket-keys.json"),
         document("session-key.txt"),
+        document("content-keys.json"),
     );
     EdgeConfig::from_parts(&ConfigParts {
         events: Some(events.unwrap_or(&file_events)),
@@ -51,6 +52,7 @@ pub fn config(events: Option<&[u8]>) -> EdgeConfig {
         settings: Some(&settings),
         ticket_keys: Some(&keys),
         session_key: Some(&session),
+        content_keys: Some(&content),
     })
     .unwrap()
 }

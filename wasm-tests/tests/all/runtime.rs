@@ -139,6 +139,7 @@ pub struct Documents {
     pub settings: Option<Vec<u8>>,
     pub ticket_keys: Option<Vec<u8>>,
     pub session_key: Option<Vec<u8>>,
+    pub content_keys: Option<Vec<u8>>,
 }
 
 impl Documents {
@@ -153,16 +154,22 @@ impl Documents {
             settings: Some(crate::case::document("settings.json")),
             ticket_keys: Some(crate::case::document("ticket-keys.json")),
             session_key: Some(crate::case::document("session-key.txt")),
+            content_keys: Some(crate::case::document("content-keys.json")),
         }
     }
 
-    fn files(&self) -> [(&'static str, &'static str, Option<&Vec<u8>>); 5] {
+    fn files(&self) -> [(&'static str, &'static str, Option<&Vec<u8>>); 6] {
         [
             ("events.json", "events", self.events.as_ref()),
             ("pathways.json", "pathways", self.pathways.as_ref()),
             ("settings.json", "settings", self.settings.as_ref()),
             ("ticket-keys.json", "ticket-keys", self.ticket_keys.as_ref()),
             ("session-key.txt", "session-key", self.session_key.as_ref()),
+            (
+                "content-keys.json",
+                "content-keys",
+                self.content_keys.as_ref(),
+            ),
         ]
     }
 
@@ -368,7 +375,7 @@ fn viceroy(setup: &Setup, dir: &Path, addr: SocketAddr) -> Command {
     let mut secrets = Vec::new();
     for (file, key, bytes) in setup.documents.files() {
         let Some(bytes) = bytes else { continue };
-        if matches!(key, "ticket-keys" | "session-key") {
+        if matches!(key, "ticket-keys" | "session-key" | "content-keys") {
             std::fs::write(dir.join(file), bytes).unwrap();
             secrets.push(format!("{{ key = {key:?}, file = {file:?} }}"));
         } else {

@@ -13,12 +13,13 @@ pub fn root() -> PathBuf {
 /// The fixture configuration, parsed.
 pub fn config() -> EdgeConfig {
     let read = |name: &str| std::fs::read(root().join("config").join(name)).unwrap();
-    let (events, pathways, settings, keys, session) = (
+    let (events, pathways, settings, keys, session, content) = (
         read("events.json"),
         read("pathways.json"),
         read("settings.json"),
         read("ticket-keys.json"),
         read("session-key.txt"),
+        read("content-keys.json"),
     );
     EdgeConfig::from_parts(&ConfigParts {
         events: Some(&events),
@@ -26,6 +27,7 @@ pub fn config() -> EdgeConfig {
         settings: Some(&settings),
         ticket_keys: Some(&keys),
         session_key: Some(&session),
+        content_keys: Some(&content),
     })
     .unwrap()
 }

@@ -32,6 +32,9 @@ pub(crate) const CONFIG_FILES: [(&str, &str); 5] = [
     ("session-key.txt", "USHER_SESSION_KEY"),
 ];
 
+/// The content keys file and its variable: optional, needed only when an event is encrypted.
+pub(crate) const CONTENT_KEYS_FILE: (&str, &str) = ("content-keys.json", "USHER_CONTENT_KEYS");
+
 /// The optional health snapshot file and its variable.
 pub(crate) const HEALTH_FILE: (&str, &str) = ("health.json", "USHER_HEALTH");
 
@@ -95,6 +98,9 @@ pub(crate) fn read(dir: &Path) -> anyhow::Result<(Vec<Variable>, Option<String>)
     for (file, name) in CONFIG_FILES {
         env.push((name, read(file)?));
     }
+    if dir.join(CONTENT_KEYS_FILE.0).exists() {
+        env.push((CONTENT_KEYS_FILE.1, read(CONTENT_KEYS_FILE.0)?));
+    }
     let part = |name: &str| {
         env.iter()
             .find(|(n, _)| *n == name)
@@ -106,6 +112,7 @@ pub(crate) fn read(dir: &Path) -> anyhow::Result<(Vec<Variable>, Option<String>)
         settings: part("USHER_SETTINGS"),
         ticket_keys: part("USHER_TICKET_KEYS"),
         session_key: part("USHER_SESSION_KEY"),
+        content_keys: part(CONTENT_KEYS_FILE.1),
     });
     if let Err(error) = checked {
         say(&format!(
@@ -184,6 +191,7 @@ mod tests {
     fn the_variable_names_are_the_components() {
         let component = include_str!("../../../../edge/wasi-http/src/config.rs");
         let names = CONFIG_FILES.iter().map(|(_, name)| *name).chain([
+            CONTENT_KEYS_FILE.1,
             HEALTH_FILE.1,
             ASSETS_URL,
             STORE_URL,

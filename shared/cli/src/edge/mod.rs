@@ -11,7 +11,7 @@
 //! What the host owes the component (see the component's crate docs) and how it pays:
 //! - the configuration ([`config`]): the files of `--config DIR` (`events.json`,
 //!   `pathways.json`, `settings.json`, `ticket-keys.json`, `session-key.txt`, optionally
-//!   `health.json`), passed as `USHER_*` environment variables. A missing file stops the start
+//!   `content-keys.json` and `health.json`), passed as `USHER_*` environment variables. A missing file stops the start
 //!   (exit code 2); a file the edge core's parser refuses is reported at start-up and served
 //!   anyway, so the component answers 503 `config_error` as it would on any platform. The
 //!   health snapshot is re-read when `health.json` changes;
@@ -89,7 +89,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     wasm: PathBuf,
     /// The configuration directory: events.json, pathways.json, settings.json,
-    /// ticket-keys.json, session-key.txt, and optionally health.json (re-read when it changes).
+    /// ticket-keys.json, session-key.txt, and optionally content-keys.json (when an event is
+    /// encrypted) and health.json (re-read when it changes).
     #[arg(long, value_name = "DIR")]
     config: PathBuf,
     /// The address to listen on. Port 0 picks a free port; the address bound is printed on
