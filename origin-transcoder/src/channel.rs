@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::encryption::Encryption;
 use crate::ladder::{Audio, Ladder};
 use crate::package::Published;
 use crate::playlist::{
@@ -83,6 +84,7 @@ pub struct Channel {
     state: Arc<Mutex<State>>,
     version: Arc<watch::Sender<u64>>,
     data: PathBuf,
+    encryption: Option<Arc<Encryption>>,
 }
 
 /// Why a file of a channel could not be stored.
@@ -142,7 +144,22 @@ impl Channel {
             })),
             version: Arc::new(version),
             data: data.join(name),
+            encryption: None,
         })
+    }
+
+    /// The same channel with its media segments and parts encrypted (init sections stay in
+    /// the clear), and its playlists saying so. Set before anything is published.
+    #[must_use]
+    pub fn with_encryption(mut self, encryption: Encryption) -> Self {
+        {
+            let mut state = self.lock();
+            for t in &mut state.tracks {
+                t.rendition.keys = Some(encryption.schedule());
+            }
+        }
+        self.encryption = Some(Arc::new(encryption));
+        self
     }
 
     /// The channel's directory under the data directory.
@@ -190,6 +207,20 @@ impl Channel {
         timescale: u32,
         now_ms: u64,
     ) -> Result<(), StoreError> {
+        // Encrypted before the lock is taken: it is the one costly step here.
+        let published = match &self.encryption {
+            None => published,
+            Some(e) => match published {
+                Published::Part(mut part) => {
+                    part.bytes = e.encrypt(part.position.msn, &part.bytes);
+                    Published::Part(part)
+                }
+                Published::Segment(mut segment) => {
+                    segment.bytes = e.encrypt(segment.msn, &segment.bytes);
+                    Published::Segment(segment)
+                }
+            },
+        };
         let write = {
             let mut state = self.lock();
             let t = state

@@ -17,6 +17,8 @@
 //!   (RFC 8216bis: partial segments, preload hints, blocking reloads, rendition reports).
 //! * [`ladder`]: the ABR ladder (video rungs with their H.264 levels, and the audio) and the
 //!   `--ladder` list that describes it.
+//! * [`encryption`]: optional HLS AES-128 segment encryption, with keys rotating on the epoch
+//!   grid and derived from a master secret the edge shares, so the edge serves them.
 //!
 //! * [`source`] and [`encode`]: the inputs and the FFmpeg command line that encodes them.
 //! * The decisions of [`lease`] (its tracker, RESP codec and embedded store).
@@ -27,8 +29,8 @@
 //! [`metrics`] and [`node`] (the channels of one node, as `usher origin` runs them).
 //!
 //! What it does not do: decode or encode media itself (FFmpeg does, as a child process, so a
-//! crashing codec never takes the origin down), authorise viewers (the edge does), or encrypt
-//! segments (not yet).
+//! crashing codec never takes the origin down), authorise viewers or hand them keys (the edge
+//! does both).
 //!
 //! Key design decision: time is the only coordinator. Numbering, keyframe instants and media
 //! timestamps all derive from the wall clock and the configured durations, never from a
@@ -40,6 +42,7 @@ pub mod clock;
 pub mod cmaf;
 pub mod encode;
 pub mod encoder;
+pub mod encryption;
 pub mod ladder;
 pub mod lease;
 pub mod metrics;

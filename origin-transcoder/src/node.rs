@@ -27,6 +27,7 @@ use crate::channel::Channel;
 use crate::clock::now_ms;
 use crate::encode::Encoding;
 use crate::encoder::{Encoder, Supervision};
+use crate::encryption::Encryption;
 use crate::ladder::{Audio, FrameRate, Ladder};
 use crate::lease::{self, Heartbeat, LeaseStore, Leases, Name, RedisConfig};
 use crate::metrics::{ChannelFacts, ChannelMetrics, exposition};
@@ -73,6 +74,8 @@ pub struct ChannelSpec {
     pub window: Window,
     /// When set, the channel ends (`EXT-X-ENDLIST`) this long after it starts on this node.
     pub duration: Option<Duration>,
+    /// How its segments are encrypted, if they are.
+    pub encryption: Option<Encryption>,
 }
 
 impl ChannelSpec {
@@ -106,6 +109,7 @@ impl ChannelSpec {
             },
             window: Window::Sliding { segments: 6 },
             duration: None,
+            encryption: None,
         }
     }
 }
@@ -530,6 +534,10 @@ fn start(config: &NodeConfig, slot: &Slot) -> Result<Running, String> {
         &config.data,
     )
     .map_err(|e| e.to_string())?;
+    let channel = match &spec.encryption {
+        Some(encryption) => channel.with_encryption(encryption.clone()),
+        None => channel,
+    };
     let log = Arc::new(Mutex::new(std::collections::VecDeque::new()));
     let encoder = Encoder {
         ffmpeg: config.ffmpeg.clone(),

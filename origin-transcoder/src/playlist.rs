@@ -21,7 +21,7 @@ mod reload;
 mod value;
 
 pub use media::{
-    MEDIA_VERSION, MediaError, OpenSegment, Part, Rendition, RenditionReport, RenditionState,
+    KeySchedule, MEDIA_VERSION, MediaError, OpenSegment, Part, Rendition, RenditionReport, RenditionState,
     Segment, Window, duration_from_ticks,
 };
 pub use multivariant::{MultivariantError, multivariant};

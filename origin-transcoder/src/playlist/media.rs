@@ -165,6 +165,8 @@ pub enum MediaError {
     DateOutOfRange(u64),
     /// A rendition report's URI is empty or cannot be quoted.
     ReportUri,
+    /// The key schedule's key id cannot be written in a URI, or its period is zero segments.
+    KeySchedule,
 }
 
 impl fmt::Display for MediaError {
@@ -196,11 +198,55 @@ impl fmt::Display for MediaError {
                 write!(f, "segment {msn} starts after the year 9999")
             }
             MediaError::ReportUri => write!(f, "a rendition report's URI is empty or unquotable"),
+            MediaError::KeySchedule => write!(
+                f,
+                "the key id must be 1 to 64 of A-Z a-z 0-9 - _ . and the key period at least one segment"
+            ),
         }
     }
 }
 
 impl std::error::Error for MediaError {}
+
+/// How a rendition's segments are encrypted, as its playlist states it: `METHOD=AES-128`
+/// (RFC 8216bis §4.4.4.4, §5.2), under a key that changes every `period_segments` segments of
+/// the epoch grid. The key URI is `../keys/{kid}/{period}.key`, relative to the rendition's
+/// directory: the channel's `keys/` directory, which the edge answers itself (the origin serves
+/// no keys; `usher_shared::content_key` derives them). No `IV` attribute is written, so each
+/// segment's IV is its media sequence number (§5.2): unique per segment under a key, and the
+/// same in every zone. Initialisation sections stay in the clear: every `EXT-X-MAP` comes
+/// before the first `EXT-X-KEY` or right after a `METHOD=NONE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySchedule {
+    /// The master secret's key id.
+    pub kid: String,
+    /// Segments per key period, at least 1.
+    pub period_segments: u64,
+}
+
+impl KeySchedule {
+    /// The key period segment `msn` falls in.
+    pub fn period(&self, msn: u64) -> u64 {
+        msn / self.period_segments.max(1)
+    }
+
+    /// The key URI for segment `msn`, relative to the rendition's directory.
+    pub fn uri(&self, msn: u64) -> String {
+        format!(
+            "../{}",
+            usher_shared::content_key::key_path(&self.kid, self.period(msn))
+        )
+    }
+}
+
+/// What the tags written so far have put in force, as the segments' heads are written.
+#[derive(Default)]
+struct Head {
+    /// Whether `EXT-X-MAP` has been written.
+    map_written: bool,
+    /// The key period whose `EXT-X-KEY` is in force, if any.
+    key_period: Option<u64>,
+}
 
 /// One rendition's settings: what stays the same from one playlist to the next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,6 +266,8 @@ pub struct Rendition {
     /// sets three part targets; it should be three times the largest part target of the
     /// channel's renditions, so raise it with any rendition's part target.
     pub part_hold_back: Duration,
+    /// How segments are encrypted; `None` for the clear.
+    pub keys: Option<KeySchedule>,
 }
 
 impl Rendition {
@@ -233,6 +281,7 @@ impl Rendition {
             window,
             part_target,
             part_hold_back: part_target * 3,
+            keys: None,
         }
     }
 
@@ -359,14 +408,9 @@ impl Rendition {
             since_end += micros(segment.duration);
         }
 
-        let mut map_written = false;
+        let mut head = Head::default();
         for (segment, with_parts) in listed.iter().zip(with_parts) {
-            self.segment_head(
-                &mut out,
-                segment.msn,
-                segment.discontinuity,
-                &mut map_written,
-            )?;
+            self.segment_head(&mut out, segment.msn, segment.discontinuity, &mut head)?;
             if with_parts {
                 self.parts(&mut out, segment.msn, &segment.parts, segment.gap);
             }
@@ -382,7 +426,7 @@ impl Rendition {
         if let Some(open) = state.open
             && !open_parts.is_empty()
         {
-            self.segment_head(&mut out, open.msn, open.discontinuity, &mut map_written)?;
+            self.segment_head(&mut out, open.msn, open.discontinuity, &mut head)?;
             self.parts(&mut out, open.msn, open_parts, open.gap);
         }
 
@@ -400,6 +444,12 @@ impl Rendition {
                 },
                 (None, None) => return Err(MediaError::NothingPublished),
             };
+            // A hinted part that opens a segment of a new key period is fetched (and decrypted)
+            // before any playlist lists its segment: state its key first, since a client applies
+            // the keys in force at the end of the playlist to the hinted segment.
+            if next.part == 0 {
+                self.key(&mut out, next.msn, &mut head);
+            }
             out.line(format_args!(
                 "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
                 self.naming.part(next)
@@ -425,19 +475,38 @@ impl Rendition {
         out: &mut Lines,
         msn: u64,
         discontinuity: bool,
-        map_written: &mut bool,
+        head: &mut Head,
     ) -> Result<(), MediaError> {
         if discontinuity {
             out.line(format_args!("#EXT-X-DISCONTINUITY"));
         }
-        if discontinuity || !*map_written {
+        if discontinuity || !head.map_written {
+            // §4.4.4.4: a key applies to the EXT-X-MAP tags after it too; the init section is
+            // in the clear, so no key may be in force where it is declared.
+            if head.key_period.take().is_some() {
+                out.line(format_args!("#EXT-X-KEY:METHOD=NONE"));
+            }
             out.line(format_args!("#EXT-X-MAP:URI=\"{}\"", self.naming.init()));
-            *map_written = true;
+            head.map_written = true;
         }
+        self.key(out, msn, head);
         let start = date_time(self.timeline.segment_start_ms(msn))
             .ok_or(MediaError::DateOutOfRange(msn))?;
         out.line(format_args!("#EXT-X-PROGRAM-DATE-TIME:{start}"));
         Ok(())
+    }
+
+    /// The `EXT-X-KEY` tag for segment `msn`, when its key is not the one in force.
+    fn key(&self, out: &mut Lines, msn: u64, head: &mut Head) {
+        let Some(keys) = &self.keys else { return };
+        let period = keys.period(msn);
+        if head.key_period != Some(period) {
+            out.line(format_args!(
+                "#EXT-X-KEY:METHOD=AES-128,URI=\"{}\"",
+                keys.uri(msn)
+            ));
+            head.key_period = Some(period);
+        }
     }
 
     /// A segment's `EXT-X-PART` tags (§4.4.4.9).
@@ -459,6 +528,11 @@ impl Rendition {
 
     /// Checks the settings and what is published against each other.
     fn check(&self, state: &RenditionState<'_>) -> Result<(), MediaError> {
+        if let Some(keys) = &self.keys
+            && (keys.period_segments == 0 || !usher_shared::content_key::is_key_id(&keys.kid))
+        {
+            return Err(MediaError::KeySchedule);
+        }
         let part_target = micros(self.part_target);
         if part_target == 0 {
             return Err(MediaError::PartTarget);
@@ -735,6 +809,132 @@ mod tests {
             "a_dvr_window_keeping_everything_is_an_event_playlist",
             &write(&rendition(Window::Event), &state),
         );
+    }
+
+    fn encrypted(window: Window) -> Rendition {
+        Rendition {
+            keys: Some(KeySchedule {
+                kid: "final-k1".to_owned(),
+                period_segments: 3,
+            }),
+            ..rendition(window)
+        }
+    }
+
+    /// The `EXT-X-KEY` and `EXT-X-MAP` lines of `text`, in order.
+    fn key_lines(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.starts_with("#EXT-X-KEY") || l.starts_with("#EXT-X-MAP"))
+            .collect()
+    }
+
+    #[test]
+    fn an_encrypted_rendition_states_each_key_period_once_and_keeps_the_init_section_clear() {
+        // MSN is a multiple of 3: periods change before MSN+3 and MSN+6. Segment MSN+4 follows
+        // a discontinuity, so the init section is declared again, with no key in force.
+        let mut segments: Vec<_> = (MSN..MSN + 6).map(segment).collect();
+        segments[4].discontinuity = true;
+        let open = open(MSN + 6, 2);
+        let state = RenditionState {
+            segments: &segments,
+            open: Some(&open),
+            discontinuity_sequence: 0,
+            ended: false,
+            reports: &[],
+        };
+        let rendition = encrypted(Window::Sliding { segments: 5 });
+        let text = write(&rendition, &state);
+        golden::check(
+            "an_encrypted_rendition_states_each_key_period_once_and_keeps_the_init_section_clear",
+            &text,
+        );
+        let p = MSN / 3;
+        let key = |period: u64| {
+            format!("#EXT-X-KEY:METHOD=AES-128,URI=\"../keys/final-k1/{period}.key\"")
+        };
+        assert_eq!(
+            key_lines(&text),
+            [
+                "#EXT-X-MAP:URI=\"init.mp4\"",
+                &key(p),
+                &key(p + 1),
+                "#EXT-X-KEY:METHOD=NONE",
+                "#EXT-X-MAP:URI=\"init.mp4\"",
+                &key(p + 1),
+                &key(p + 2),
+            ]
+        );
+        // m3u8-rs sees the same keys on the segments that open each period.
+        let typed = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+            Ok(m3u8_rs::Playlist::MediaPlaylist(media)) => media,
+            other => panic!("{other:?}"),
+        };
+        let first = typed.segments[0]
+            .key
+            .as_ref()
+            .expect("a key on the first segment");
+        assert_eq!(first.method, m3u8_rs::KeyMethod::AES128);
+        assert_eq!(first.iv, None, "the IV is the media sequence number");
+    }
+
+    #[test]
+    fn a_hint_into_a_new_key_period_is_preceded_by_its_key() {
+        let segments: Vec<_> = (MSN..MSN + 6).map(segment).collect();
+        let state = RenditionState {
+            segments: &segments,
+            open: None,
+            discontinuity_sequence: 0,
+            ended: false,
+            reports: &[],
+        };
+        let text = write(&encrypted(Window::Sliding { segments: 5 }), &state);
+        let tail: Vec<_> = text.lines().rev().take(2).collect();
+        assert_eq!(
+            tail,
+            [
+                format!("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}.0.m4s\"", MSN + 6),
+                format!(
+                    "#EXT-X-KEY:METHOD=AES-128,URI=\"../keys/final-k1/{}.key\"",
+                    (MSN + 6) / 3
+                ),
+            ]
+        );
+        // Mid-period, the hint needs no key line of its own.
+        let short: Vec<_> = (MSN..MSN + 5).map(segment).collect();
+        let text = write(
+            &encrypted(Window::Sliding { segments: 5 }),
+            &RenditionState {
+                segments: &short,
+                ..state
+            },
+        );
+        assert_eq!(text.matches("#EXT-X-KEY").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn a_key_schedule_that_cannot_be_written_is_refused() {
+        let segments: Vec<_> = (MSN..MSN + 3).map(segment).collect();
+        let state = RenditionState {
+            segments: &segments,
+            open: None,
+            discontinuity_sequence: 0,
+            ended: false,
+            reports: &[],
+        };
+        for (kid, period_segments) in [("final-k1", 0), ("a/b", 3), ("", 3)] {
+            let rendition = Rendition {
+                keys: Some(KeySchedule {
+                    kid: kid.to_owned(),
+                    period_segments,
+                }),
+                ..rendition(Window::Sliding { segments: 5 })
+            };
+            assert_eq!(
+                rendition.media_playlist(&state),
+                Err(MediaError::KeySchedule),
+                "{kid} {period_segments}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of the origin, against real FFmpeg output. One binary, one module per area.
 
 mod cmaf;
+mod encryption;
 mod lease;
 mod origin;
 mod package;

@@ -20,11 +20,11 @@ use usher_origin::ladder::{FrameRate, Ladder};
 use usher_origin::node::{ChannelSpec, NodeConfig, NodeError, run};
 use usher_origin::source::Source;
 
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A node running in this process.
-struct Origin {
-    addr: SocketAddr,
+pub(crate) struct Origin {
+    pub(crate) addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), NodeError>>>,
 }
@@ -34,7 +34,7 @@ impl Origin {
         Origin::start_with(test, zone, vec![spec("final", Source::Test, ladder)]).await
     }
 
-    async fn start_with(test: &str, zone: &str, channels: Vec<ChannelSpec>) -> Origin {
+    pub(crate) async fn start_with(test: &str, zone: &str, channels: Vec<ChannelSpec>) -> Origin {
         let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("origin")
             .join(test)
@@ -64,7 +64,7 @@ impl Origin {
         }
     }
 
-    async fn shut(&mut self) {
+    pub(crate) async fn shut(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -73,12 +73,12 @@ impl Origin {
         }
     }
 
-    async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         get(self.addr, path).await
     }
 
     /// Waits until `rendition`'s playlist lists `count` complete segments.
-    async fn wait_segments(&self, rendition: &str, count: usize) -> Vec<u64> {
+    pub(crate) async fn wait_segments(&self, rendition: &str, count: usize) -> Vec<u64> {
         self.wait_channel_segments("final", rendition, count).await
     }
 
@@ -109,7 +109,7 @@ impl Origin {
 }
 
 /// A channel of the test source's defaults on `ladder`.
-fn spec(name: &str, source: Source, ladder: &str) -> ChannelSpec {
+pub(crate) fn spec(name: &str, source: Source, ladder: &str) -> ChannelSpec {
     let mut spec = ChannelSpec::new(name, source);
     spec.encoding.ladder = Ladder::parse(ladder, FrameRate::DEFAULT).unwrap();
     spec
@@ -123,10 +123,10 @@ impl Drop for Origin {
     }
 }
 
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
@@ -137,7 +137,7 @@ impl Reply {
             .map(|(_, v)| v.as_str())
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }

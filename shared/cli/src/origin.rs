@@ -10,12 +10,15 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Deserialize;
 use usher_origin::encode::PRESETS;
+use usher_origin::encryption::Encryption;
 use usher_origin::ladder::{DEFAULT_LADDER, FrameRate, Ladder};
 use usher_origin::lease::RedisConfig;
 use usher_origin::node::{ChannelSpec, NodeConfig, PIXELS_PER_CORE};
 use usher_origin::playlist::Window;
 use usher_origin::source::Source;
 use usher_origin::timeline::Timeline;
+
+use usher_shared::content_key::ContentKeys;
 
 use crate::UsageError;
 
@@ -79,6 +82,17 @@ pub(crate) struct OriginArgs {
     /// The FFmpeg program.
     #[arg(long, default_value = "ffmpeg")]
     ffmpeg: String,
+    /// Encrypt segments (HLS AES-128) under this key id of --content-keys; the edge serves
+    /// the keys to viewers with a valid session.
+    #[arg(long, value_name = "KID")]
+    key_id: Option<String>,
+    /// The content keys: the same JSON document (`{"KID": "HEX", ...}`) as the edge's
+    /// content-keys secret. Needed with --key-id.
+    #[arg(long, value_name = "FILE")]
+    content_keys: Option<PathBuf>,
+    /// A new content key every this many seconds (a whole number of segments).
+    #[arg(long, default_value_t = 600)]
+    key_rotation_seconds: u64,
     /// A TOML file of channels (and node settings); see origin-transcoder/README.md.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -94,6 +108,7 @@ struct FileConfig {
     node: Option<String>,
     zone: Option<String>,
     capacity_mpx: Option<f64>,
+    content_keys: Option<PathBuf>,
     #[serde(default)]
     channel: Vec<FileChannel>,
 }
@@ -111,6 +126,8 @@ struct FileChannel {
     preset: Option<String>,
     dvr_seconds: Option<u64>,
     duration_seconds: Option<u64>,
+    key_id: Option<String>,
+    key_rotation_seconds: Option<u64>,
 }
 
 struct ChannelArgs<'a> {
@@ -124,6 +141,9 @@ struct ChannelArgs<'a> {
     preset: &'a str,
     dvr_seconds: Option<u64>,
     duration_seconds: Option<u64>,
+    key_id: Option<&'a str>,
+    key_rotation_seconds: u64,
+    content_keys: Option<&'a ContentKeys>,
 }
 
 fn channel_spec(a: &ChannelArgs<'_>) -> anyhow::Result<ChannelSpec> {
@@ -162,7 +182,26 @@ fn channel_spec(a: &ChannelArgs<'_>) -> anyhow::Result<ChannelSpec> {
         spec.window = Window::Sliding { segments };
     }
     spec.duration = a.duration_seconds.map(Duration::from_secs);
+    if let Some(kid) = a.key_id {
+        let keys = a
+            .content_keys
+            .ok_or_else(|| what(&"a key id needs --content-keys FILE"))?;
+        let master = keys
+            .get(kid)
+            .ok_or_else(|| what(&format!("--content-keys holds no key id {kid}")))?;
+        let rotation = Duration::from_secs(a.key_rotation_seconds);
+        spec.encryption =
+            Some(Encryption::new(kid, master.clone(), rotation, &timeline).map_err(|e| what(&e))?);
+    }
     Ok(spec)
+}
+
+/// Reads the content keys document; its errors never hold a secret.
+fn content_keys(path: &std::path::Path) -> anyhow::Result<ContentKeys> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| UsageError::new(format!("reading {}: {e}", path.display())))?;
+    Ok(ContentKeys::from_json(&bytes)
+        .map_err(|e| UsageError::new(format!("{}: {e}", path.display())))?)
 }
 
 pub(crate) fn run(args: OriginArgs) -> anyhow::Result<ExitCode> {
@@ -177,6 +216,12 @@ pub(crate) fn run(args: OriginArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let keys = args
+        .content_keys
+        .as_deref()
+        .or_else(|| file.as_ref().and_then(|f| f.content_keys.as_deref()))
+        .map(content_keys)
+        .transpose()?;
     let mut channels = Vec::new();
     if let Some(file) = &file {
         for c in &file.channel {
@@ -191,6 +236,9 @@ pub(crate) fn run(args: OriginArgs) -> anyhow::Result<ExitCode> {
                 preset: c.preset.as_deref().unwrap_or(&args.preset),
                 dvr_seconds: c.dvr_seconds.or(args.dvr_seconds),
                 duration_seconds: c.duration_seconds.or(args.duration_seconds),
+                key_id: c.key_id.as_deref(),
+                key_rotation_seconds: c.key_rotation_seconds.unwrap_or(args.key_rotation_seconds),
+                content_keys: keys.as_ref(),
             })?);
         }
     }
@@ -209,6 +257,9 @@ pub(crate) fn run(args: OriginArgs) -> anyhow::Result<ExitCode> {
             preset: &args.preset,
             dvr_seconds: args.dvr_seconds,
             duration_seconds: args.duration_seconds,
+            key_id: args.key_id.as_deref(),
+            key_rotation_seconds: args.key_rotation_seconds,
+            content_keys: keys.as_ref(),
         })?);
     }
     if channels.is_empty() {
