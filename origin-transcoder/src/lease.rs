@@ -19,7 +19,9 @@
 //! the same channel publish the same names with the same timing, so two active nodes during an
 //! outage are harmless, whereas stopping would black every viewer's screen for as long as Redis
 //! is away. For the same reason a brief overlap after a takeover (the old holder learns it lost
-//! the lease at its next heartbeat) needs no fencing.
+//! the lease at its next heartbeat) needs no fencing. Nor does the store's return start anybody:
+//! for one time to live after it, a node claims only the leases it runs ([`heartbeat`]), so
+//! leases that expired during the outage go back to the nodes that kept the channels on the air.
 //!
 //! What this module does not do: start or stop channels, serve health or metrics (the node
 //! reads [`Leases`] snapshots for that), or run Redis Sentinel's protocol. Following a Redis

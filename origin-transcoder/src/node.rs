@@ -29,7 +29,7 @@ use crate::encode::Encoding;
 use crate::encoder::{Encoder, Supervision};
 use crate::encryption::Encryption;
 use crate::ladder::{Audio, FrameRate, Ladder};
-use crate::lease::{self, Heartbeat, LeaseStore, Leases, Name, RedisConfig};
+use crate::lease::{self, Heartbeat, LeaseState, LeaseStore, Leases, Name, RedisConfig};
 use crate::metrics::{ChannelFacts, ChannelMetrics, exposition};
 use crate::playlist::Window;
 use crate::server::{Served, Site, serve};
@@ -257,6 +257,10 @@ impl Site for Node {
                     healthy = false;
                 }
                 (if fresh { "live" } else { "stale" }.to_owned(), age)
+            } else if let Some(LeaseState::Standby { holder }) =
+                leases.as_ref().map(|l| l.state(&slot.lease))
+            {
+                (format!("standby: {holder} encodes it"), None)
             } else {
                 ("not running".to_owned(), None)
             };
@@ -287,9 +291,15 @@ impl Site for Node {
         }
         if active == 0 {
             // A node encoding nothing has nothing live to serve: a load balancer should send
-            // its traffic to the node that holds the channels.
+            // its traffic to the node that holds the channels. This is what makes a zone's
+            // standby answer 503 (it would answer 404 for every playlist), and what makes it
+            // answer 200 once it has taken the channels over and published a segment of each.
             healthy = false;
         }
+        // The lease store plays no part: with Redis away, a node keeps the channels it holds
+        // on the air (`active_unconfirmed`), and a load balancer that took it out of service
+        // for that would black out the channels that Redis's outage was kept from stopping.
+        // The body says the store is away, and `/metrics` has `usher_origin_lease_store_up`.
         let store_up = leases.as_ref().is_some_and(|l| l.store_up);
         let body = format!(
             "{{\"healthy\":{healthy},\"node\":{},\"zone\":{},\"lease_store\":\"{}\",\"lease_store_up\":{store_up},\"channels\":[{}]}}\n",
@@ -352,8 +362,9 @@ fn log(line: &str) {
 }
 
 /// Runs a node until `shutdown` resolves: binds, claims leases, encodes the channels it
-/// holds, serves. On shutdown, stops the encoders and releases the leases so a standby takes
-/// over at its next heartbeat. Returns the address it served on.
+/// holds, serves. On shutdown it releases its leases, so that a standby takes over at its
+/// next heartbeat, and with a Redis store keeps encoding and serving until that standby can
+/// be publishing (`handover`); then it stops the encoders and the server.
 pub async fn run(
     config: NodeConfig,
     listener: TcpListener,
@@ -438,7 +449,21 @@ pub async fn run(
         reconcile(&node, &leases).await;
     }
 
-    // Stop the encoders, then release the leases.
+    // Hand the leases over first, and stay on the air until a standby can be publishing:
+    // stopping first would lose the segment in progress and every segment until the
+    // standby's first, a hole of one or two segments for every player of the zone.
+    let released = heartbeat.stop().await;
+    let drain = handover(&node);
+    if released > 0
+        && node.config.redis.is_some()
+        && let Some(drain) = drain
+    {
+        log(&format!(
+            "released {released} lease(s); encoding on for {} ms while a standby takes over",
+            drain.as_millis()
+        ));
+        tokio::time::sleep(drain).await;
+    }
     let running: Vec<Running> = {
         let mut slots = node.lock();
         slots
@@ -450,12 +475,33 @@ pub async fn run(
         let _ = r.stop.send(true);
         let _ = r.task.await;
     }
-    let released = heartbeat.stop().await;
     log(&format!("stopped; released {released} lease(s)"));
     let _ = stop_tx.send(true);
     let _ = server.await;
     Ok(())
 }
+
+/// How long a node that has released its leases keeps its running channels on the air: until
+/// a standby of the zone can have published its first segment of each. The standby claims a
+/// released lease at its next heartbeat (a third of the time to live), starts FFmpeg
+/// ([`ENCODER_START`]), and publishes from its first whole segment: the next boundary after
+/// its encoder's zero, complete a segment later. Meanwhile both nodes publish the same
+/// epoch-locked segments, so a player moving from one to the other misses none. `None` when
+/// the node runs no channel.
+fn handover(node: &Node) -> Option<Duration> {
+    let longest = node
+        .lock()
+        .values()
+        .filter(|s| s.running.is_some())
+        .map(|s| s.spec.encoding.timeline.segment_ms())
+        .max()?;
+    Some(node.config.lease_ttl / 3 + ENCODER_START + Duration::from_millis(2 * longest))
+}
+
+/// How long FFmpeg takes to start and deliver its first frames on a busy node, with the
+/// encoder's zero put on the next frame-grid instant: measured at well under a second on
+/// the 2-core test machines, doubled.
+const ENCODER_START: Duration = Duration::from_secs(2);
 
 /// Starts the channels this node now holds, stops those it no longer holds, ends those whose
 /// duration is over.

@@ -9,6 +9,15 @@
 //! Within a round, once the store has been found unreachable the remaining channels are not
 //! tried again: they get the same error, so an outage costs one set of timeouts per round, not
 //! one per channel.
+//!
+//! After the store has been away, a node claims only the leases it runs until one time to
+//! live after the store answers again (`HoldOff`). An outage longer than the time to live
+//! leaves every lease expired (a restarted Redis without persistence, or a replica promoted
+//! after Sentinel's own down-after time, commonly 30 s): without the hold-off, the first node
+//! to reach the store takes each free lease, and if that is a standby, the node that kept the
+//! channel on the air through the outage stops it, and players wait for the standby's cold
+//! start. With it, the running node renews at its next heartbeat, well within the time to
+//! live, and standbys find it holding the lease.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -147,13 +156,16 @@ async fn run(
 ) -> usize {
     let period = Duration::from_millis(ttl_ms / 3);
     let (mut rounds, mut failed_rounds) = (0u64, 0u64);
+    let mut hold_off = HoldOff::default();
     loop {
         let started = Instant::now();
         let mut failure: Option<LeaseError> = None;
-        if trackers.is_empty() {
-            failure = store.ping().await.err();
-        }
+        let mut claimed = false;
         for (channel, tracker) in &mut trackers {
+            if hold_off.holds(started) && !tracker.state().runs() {
+                continue;
+            }
+            claimed = true;
             let claim = match &failure {
                 // A protocol error is about one key; anything else is about the store.
                 Some(e) if !matches!(e, LeaseError::Protocol(_)) => Err(e.clone()),
@@ -164,6 +176,16 @@ async fn run(
             }
             tracker.observe(now_ms(), claim);
         }
+        if !claimed {
+            // No channel, or none claimed this round: the health still says whether the
+            // store answers, and the hold-off ends only once it does.
+            failure = store.ping().await.err();
+        }
+        hold_off.after_round(
+            failure.is_none(),
+            Instant::now(),
+            Duration::from_millis(ttl_ms),
+        );
         rounds += 1;
         failed_rounds += u64::from(failure.is_some());
         let primary = match &store {
@@ -196,6 +218,38 @@ async fn run(
         }
     }
     released
+}
+
+/// Whether a node holds off claiming the leases it does not run: from a failed round until
+/// one time to live after the store next answers (see the module's documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum HoldOff {
+    /// The store has answered every round so far: claim everything.
+    #[default]
+    No,
+    /// The last round failed: claim only what runs.
+    StoreAway,
+    /// The store answered again: claim only what runs until then.
+    Until(Instant),
+}
+
+impl HoldOff {
+    fn holds(&self, now: Instant) -> bool {
+        match self {
+            HoldOff::No => false,
+            HoldOff::StoreAway => true,
+            HoldOff::Until(until) => now < *until,
+        }
+    }
+
+    fn after_round(&mut self, answered: bool, now: Instant, ttl: Duration) {
+        *self = match (*self, answered) {
+            (_, false) => HoldOff::StoreAway,
+            (HoldOff::StoreAway, true) => HoldOff::Until(now + ttl),
+            (HoldOff::Until(until), true) if now >= until => HoldOff::No,
+            (kept, true) => kept,
+        };
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +302,28 @@ mod tests {
             rx.changed().await.unwrap();
         }
         assert!(released.elapsed() < Duration::from_millis(250));
+    }
+
+    #[test]
+    fn after_the_store_was_away_standbys_hold_off_for_one_time_to_live() {
+        let (t0, ttl) = (Instant::now(), Duration::from_millis(1500));
+        let mut h = HoldOff::default();
+        h.after_round(true, t0, ttl);
+        assert!(
+            !h.holds(t0),
+            "a store that always answered holds nothing off"
+        );
+        h.after_round(false, t0, ttl);
+        assert!(
+            h.holds(t0 + Duration::from_secs(3600)),
+            "held off while away"
+        );
+        let back = t0 + Duration::from_secs(10);
+        h.after_round(true, back, ttl);
+        assert!(h.holds(back + ttl - Duration::from_millis(1)));
+        assert!(!h.holds(back + ttl));
+        h.after_round(true, back + ttl, ttl);
+        assert_eq!(h, HoldOff::No);
     }
 
     #[tokio::test]

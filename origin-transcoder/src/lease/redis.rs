@@ -7,7 +7,9 @@
 //! demoted primary) drops the connection, so the next command looks for the primary again.
 //! That is how the node follows a failover: Sentinel, or an operator, promotes a replica
 //! (`REPLICAOF NO ONE`), and the node finds it at its next heartbeat. The lease key, written
-//! with its expiry on the old primary, was replicated, so the holder keeps its lease.
+//! with its expiry on the old primary, was replicated, so the holder keeps its lease; a
+//! promotion later than the time to live finds it expired, and the holder takes it back before
+//! any standby claims ([`crate::lease::heartbeat`]).
 //!
 //! A claim is one `EVAL` (<https://redis.io/docs/latest/commands/eval/>): in a script, the
 //! read, the renewal or the `SET NX PX`, and the answer are one atomic step, and a lease expires

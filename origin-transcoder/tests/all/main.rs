@@ -5,3 +5,5 @@ mod encryption;
 mod lease;
 mod origin;
 mod package;
+mod redis;
+mod standby;

@@ -39,8 +39,7 @@ impl Origin {
             .join("origin")
             .join(test)
             .join(zone);
-        let _ = std::fs::remove_dir_all(&data);
-        let config = NodeConfig {
+        Origin::launch(NodeConfig {
             node: format!("node-{zone}"),
             zone: zone.to_owned(),
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -50,7 +49,13 @@ impl Origin {
             ffmpeg: "ffmpeg".to_owned(),
             capacity: 1e12,
             channels,
-        };
+        })
+        .await
+    }
+
+    /// Runs a node of `config` (its data directory emptied first) on a port of its own.
+    pub(crate) async fn launch(config: NodeConfig) -> Origin {
+        let _ = std::fs::remove_dir_all(&config.data);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -176,12 +181,12 @@ async fn request(addr: SocketAddr, method: &str, path: &str) -> Reply {
     }
 }
 
-async fn get(addr: SocketAddr, path: &str) -> Reply {
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> Reply {
     request(addr, "GET", path).await
 }
 
 /// The media sequence numbers of a playlist's complete segments (gaps included).
-fn segments(playlist: &str) -> Vec<u64> {
+pub(crate) fn segments(playlist: &str) -> Vec<u64> {
     playlist
         .lines()
         .filter(|l| !l.starts_with('#') && l.ends_with(".m4s"))
@@ -370,7 +375,7 @@ async fn the_server_blocks_reloads_sets_cache_and_cors_headers_and_speaks_http2(
 }
 
 /// The pids of this process's ffmpeg children.
-fn ffmpeg_children() -> Vec<String> {
+pub(crate) fn ffmpeg_children() -> Vec<String> {
     let out = Command::new("pgrep")
         .args(["-P", &std::process::id().to_string(), "-x", "ffmpeg"])
         .output()
