@@ -84,7 +84,7 @@ impl Encryption {
         }
         let segment_ms = timeline.segment_ms();
         let rotation_ms = rotation.as_millis();
-        let whole = rotation.subsec_nanos() % 1_000_000 == 0
+        let whole = rotation.subsec_nanos().is_multiple_of(1_000_000)
             && rotation_ms > 0
             && rotation_ms.is_multiple_of(u128::from(segment_ms));
         let period_segments = u64::try_from(rotation_ms / u128::from(segment_ms.max(1)))

@@ -21,8 +21,8 @@ mod reload;
 mod value;
 
 pub use media::{
-    KeySchedule, MEDIA_VERSION, MediaError, OpenSegment, Part, Rendition, RenditionReport, RenditionState,
-    Segment, Window, duration_from_ticks,
+    KeySchedule, MEDIA_VERSION, MediaError, OpenSegment, Part, Rendition, RenditionReport,
+    RenditionState, Segment, Window, duration_from_ticks,
 };
 pub use multivariant::{MultivariantError, multivariant};
 pub(crate) use naming::safe_path;
