@@ -50,6 +50,45 @@ pub const PRESETS: &[&str] = &[
     "veryslow",
 ];
 
+/// What one run of the encoder reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed<'a> {
+    /// A source FFmpeg opens itself: the test source, a file, the slate.
+    Source(&'a Source),
+    /// A push input's media (RTMP, SRT) as the origin's ingest relays it: MPEG-TS, read from
+    /// this TCP URL (see [`crate::ingest`]).
+    Relay(&'a str),
+}
+
+impl Feed<'_> {
+    fn input_args(self, width: u32, height: u32, fps: &str) -> Vec<String> {
+        match self {
+            Feed::Source(source) => source.input_args(width, height, fps),
+            // The relay begins with the stream's tables and a keyframe, so a short probe
+            // finds every stream's parameters; FFmpeg's default, 5 s of MPEG-TS, would
+            // delay the first fragment by as much.
+            Feed::Relay(url) => ["-analyzeduration", "500000", "-f", "mpegts", "-i", url]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        }
+    }
+
+    fn overlay(self, clock_origin_ms: u64) -> Option<String> {
+        match self {
+            Feed::Source(source) => source.overlay(clock_origin_ms),
+            Feed::Relay(_) => None,
+        }
+    }
+
+    fn audio_input(self) -> usize {
+        match self {
+            Feed::Source(source) => source.audio_input(),
+            Feed::Relay(_) => 0,
+        }
+    }
+}
+
 /// Where the encoder's outputs go: one URL per rung, in ladder order, and one for the audio.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outputs {
@@ -76,10 +115,10 @@ impl Encoding {
         (self.timeline.segment_ms() * num + den / 2) / den
     }
 
-    /// The whole FFmpeg argument list (without the program name) for encoding `source` with
+    /// The whole FFmpeg argument list (without the program name) for encoding `feed` with
     /// the encoder's zero at the Unix instant `origin_ms`, which must be on the frame grid
     /// ([`Timeline::frame_aligned`]), writing to `outputs`.
-    pub fn args(&self, source: &Source, origin_ms: u64, outputs: &Outputs) -> Vec<String> {
+    pub fn args(&self, feed: Feed<'_>, origin_ms: u64, outputs: &Outputs) -> Vec<String> {
         let mut args: Vec<String> = [
             "-hide_banner",
             "-nostats",
@@ -102,13 +141,13 @@ impl Encoding {
             .max_by_key(|r| u64::from(r.width) * u64::from(r.height));
         let (width, height) = top.map_or((1280, 720), |r| (r.width, r.height));
         let fps = self.fps();
-        args.extend(source.input_args(width, height, &fps));
+        args.extend(feed.input_args(width, height, &fps));
 
         // One decode, a constant frame rate from zero (so the forced keyframes land on the
         // grid whatever the input's timestamps), the overlay, then one branch per rung.
         let rungs = self.ladder.rungs();
         let mut graph = format!("[0:v:0]fps={fps},setpts=N/({fps})/TB");
-        if let Some(overlay) = source.overlay(origin_ms) {
+        if let Some(overlay) = feed.overlay(origin_ms) {
             graph.push(',');
             graph.push_str(&overlay);
             graph.push_str(":font=Mono");
@@ -128,7 +167,7 @@ impl Encoding {
         // timestamps, from zero.
         graph.push_str(&format!(
             ";[{}:a:0]aresample=48000:async=1:first_pts=0,aformat=sample_fmts=fltp:channel_layouts=stereo[a]",
-            source.audio_input()
+            feed.audio_input()
         ));
         args.push("-filter_complex".to_owned());
         args.push(graph);
@@ -255,7 +294,7 @@ mod tests {
 
     #[test]
     fn every_rung_gets_its_own_output_with_one_segment_gops_forced_onto_the_grid() {
-        let args = encoding().args(&Source::Test, 1_767_225_600_700, &outputs());
+        let args = encoding().args(Feed::Source(&Source::Test), 1_767_225_600_700, &outputs());
         assert_eq!(after(&args, "-g"), vec!["60", "60"]);
         assert_eq!(after(&args, "-sc_threshold"), vec!["0", "0"]);
         let forced = Timeline::new(2000, 500)
@@ -286,7 +325,7 @@ mod tests {
 
     #[test]
     fn the_filter_graph_decodes_once_and_scales_each_rung_from_it() {
-        let args = encoding().args(&Source::Test, 0, &outputs());
+        let args = encoding().args(Feed::Source(&Source::Test), 0, &outputs());
         let graph = after(&args, "-filter_complex")[0];
         assert_eq!(graph.matches("split=2").count(), 1);
         assert!(graph.contains("[s0]scale=1280:720"));
@@ -296,11 +335,23 @@ mod tests {
             "the test source's clock: {graph}"
         );
         assert!(graph.contains("[1:a:0]aresample=48000"));
-        let file = encoding().args(&Source::File("/m.mp4".into()), 0, &outputs());
+        let file = encoding().args(Feed::Source(&Source::File("/m.mp4".into())), 0, &outputs());
         let graph = after(&file, "-filter_complex")[0];
         assert!(!graph.contains("drawtext="));
         assert!(graph.contains("[0:a:0]aresample"));
         assert_eq!(after(&file, "-stream_loop"), vec!["-1"]);
+    }
+
+    #[test]
+    fn a_push_input_is_read_from_the_ingests_relay_as_mpeg_ts() {
+        let args = encoding().args(Feed::Relay("tcp://127.0.0.1:9/"), 0, &outputs());
+        assert_eq!(
+            args.windows(6).find(|w| w[4] == "-i").map(|w| w.join(" ")),
+            Some("-analyzeduration 500000 -f mpegts -i tcp://127.0.0.1:9/".to_owned())
+        );
+        assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1);
+        let graph = after(&args, "-filter_complex")[0];
+        assert!(graph.contains("[0:a:0]aresample") && !graph.contains("drawtext="));
     }
 
     #[test]

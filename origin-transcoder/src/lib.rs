@@ -21,11 +21,14 @@
 //!   grid and derived from a master secret the edge shares, so the edge serves them.
 //!
 //! * [`source`] and [`encode`]: the inputs and the FFmpeg command line that encodes them.
+//! * The decisions of [`ingest`]: which publisher is accepted (its stream key), and whether
+//!   a push input is healthy.
 //! * The decisions of [`lease`] (its tracker, RESP codec and embedded store).
 //!
 //! Around it, the adapters that do I/O on Tokio: [`encoder`] (FFmpeg as a supervised child
-//! process, its outputs packaged as they arrive), [`channel`] (what is published, in memory
-//! and on disk), [`server`] (HTTP/1.1 and HTTP/2), [`lease`]'s Redis client and heartbeat,
+//! process, its outputs packaged as they arrive), [`ingest`] (a listener per push input, RTMP
+//! or SRT, apart from the encoder, so that an input's health is watched while another is on
+//! the air), [`channel`] (what is published, in memory and on disk), [`server`] (HTTP/1.1 and HTTP/2), [`lease`]'s Redis client and heartbeat,
 //! [`metrics`] and [`node`] (the channels of one node, as `usher origin` runs them).
 //!
 //! What it does not do: decode or encode media itself (FFmpeg does, as a child process, so a
@@ -43,6 +46,7 @@ pub mod cmaf;
 pub mod encode;
 pub mod encoder;
 pub mod encryption;
+pub mod ingest;
 pub mod ladder;
 pub mod lease;
 pub mod metrics;

@@ -26,8 +26,9 @@ use tokio::task::JoinHandle;
 use crate::channel::Channel;
 use crate::clock::now_ms;
 use crate::encode::Encoding;
-use crate::encoder::{Encoder, Supervision};
+use crate::encoder::{Encoder, SWITCH_BACK, Supervision};
 use crate::encryption::Encryption;
+use crate::ingest::{Ingest, Ingests};
 use crate::ladder::{Audio, FrameRate, Ladder};
 use crate::lease::{self, Heartbeat, LeaseState, LeaseStore, Leases, Name, RedisConfig};
 use crate::metrics::{ChannelFacts, ChannelMetrics, exposition};
@@ -74,6 +75,9 @@ pub struct ChannelSpec {
     pub window: Window,
     /// When set, the channel ends (`EXT-X-ENDLIST`) this long after it starts on this node.
     pub duration: Option<Duration>,
+    /// How long the primary must have been healthy before the channel switches back to it
+    /// from the backup or slate ([`Supervision::switch_back`]).
+    pub switch_back: Duration,
     /// How its segments are encrypted, if they are.
     pub encryption: Option<Encryption>,
 }
@@ -109,6 +113,7 @@ impl ChannelSpec {
             },
             window: Window::Sliding { segments: 6 },
             duration: None,
+            switch_back: SWITCH_BACK,
             encryption: None,
         }
     }
@@ -184,6 +189,7 @@ struct Running {
     task: JoinHandle<()>,
     started: tokio::time::Instant,
     log: Arc<Mutex<std::collections::VecDeque<String>>>,
+    ingest: Ingests,
 }
 
 /// A running node: what the server reads.
@@ -275,8 +281,17 @@ impl Site for Node {
                     .find(|line| line.contains(" ended: "))
                     .cloned()
             });
+            // The push inputs' listeners: whether a publisher is sending, and why the last
+            // one refused was.
+            let ingest = slot.running.as_ref().map_or_else(String::new, |r| {
+                r.ingest
+                    .iter()
+                    .map(ingest_json)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
             lines.push(format!(
-                "{{\"channel\":{},\"lease\":\"{lease}\",\"status\":{},\"newest_segment_age_ms\":{},\"input\":\"{}\",\"last_encoder_end\":{}}}",
+                "{{\"channel\":{},\"lease\":\"{lease}\",\"status\":{},\"newest_segment_age_ms\":{},\"input\":\"{}\",\"last_encoder_end\":{},\"ingest\":[{ingest}]}}",
                 json_string(name),
                 json_string(&status),
                 age.map_or("null".to_owned(), |a| a.to_string()),
@@ -337,6 +352,25 @@ impl Site for Node {
             now_ms(),
         )
     }
+}
+
+/// One push input's listener, as `/healthz` shows it.
+fn ingest_json(ingest: &Ingest) -> String {
+    let status = ingest.status();
+    format!(
+        "{{\"input\":\"{}\",\"source\":{},\"state\":\"{}\",\"healthy_ms\":{},\"publishers\":{},\"refusals\":{},\"last_refusal\":{}}}",
+        ingest.role().label(),
+        json_string(&ingest.source().to_string()),
+        status.state,
+        status
+            .healthy_for
+            .map_or("null".to_owned(), |d| d.as_millis().to_string()),
+        status.publishers,
+        status.refusals,
+        status
+            .last_refusal
+            .map_or("null".to_owned(), |r| format!("\"{}\"", r.code()))
+    )
 }
 
 fn json_string(text: &str) -> String {
@@ -585,12 +619,17 @@ fn start(config: &NodeConfig, slot: &Slot) -> Result<Running, String> {
         None => channel,
     };
     let log = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+    let ingest = Ingests::new(&spec.primary, spec.backup.as_ref());
     let encoder = Encoder {
         ffmpeg: config.ffmpeg.clone(),
         encoding: spec.encoding.clone(),
         primary: spec.primary.clone(),
         backup: spec.backup.clone(),
-        supervision: Supervision::for_timeline(spec.encoding.timeline),
+        ingest: ingest.clone(),
+        supervision: Supervision {
+            switch_back: spec.switch_back,
+            ..Supervision::for_timeline(spec.encoding.timeline)
+        },
         channel: channel.clone(),
         metrics: Arc::clone(&slot.metrics),
         log: Arc::clone(&log),
@@ -603,5 +642,6 @@ fn start(config: &NodeConfig, slot: &Slot) -> Result<Running, String> {
         task,
         started: tokio::time::Instant::now(),
         log,
+        ingest,
     })
 }

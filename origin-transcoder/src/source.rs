@@ -6,13 +6,18 @@
 //!   to the millisecond, from which glass-to-glass latency is read off a player's screen);
 //! * `file:PATH`: a file, looped forever and read at its own pace (`-re`), as a live source;
 //! * `rtmp://HOST:PORT/APP/KEY`: an RTMP push (what OBS and most hardware encoders send). The
-//!   origin listens; FFmpeg refuses a publisher whose stream key is not `KEY`;
-//! * `srt://HOST:PORT[?passphrase=...]`: an SRT push, the origin in listener mode. A wrong
-//!   passphrase never gets through the handshake.
+//!   origin listens; a publisher whose stream key (its publish name) is not `KEY` is refused
+//!   by the origin's ingest ([`crate::ingest`]): FFmpeg's RTMP listener would only warn;
+//! * `srt://HOST:PORT[?passphrase=...]`: an SRT push, the origin in listener mode. The
+//!   passphrase is the SRT stream key: a caller with another one fails the handshake (SRT's
+//!   own encryption check), and one without a passphrase is not accepted when it is set.
 //!
 //! And one the origin uses on its own: slate, a still card and silence, encoded when no input
 //! is healthy so that playlists keep advancing and a player shows "please stand by" rather
 //! than a black screen.
+//!
+//! A push source's secret (the RTMP stream key, the SRT passphrase) is cut from everything
+//! printed of it ([`Source`]'s `Display` and `Debug`, [`Source::redact`] for FFmpeg's lines).
 
 use core::fmt;
 use core::str::FromStr;
@@ -156,7 +161,8 @@ impl Source {
 
     /// The FFmpeg input options for this source: input 0 carries its video, and its audio is
     /// at `audio_input()`. `width`x`height` at `fps` is what generated sources are made at
-    /// (the ladder's top rung).
+    /// (the ladder's top rung). For a push source, the listener that the ingest runs
+    /// ([`crate::ingest`]); the encoder reads what the ingest relays.
     pub fn input_args(&self, width: u32, height: u32, fps: &str) -> Vec<String> {
         let mut args: Vec<String> = Vec::new();
         let owned = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
@@ -178,10 +184,16 @@ impl Source {
                 args.push(path.display().to_string());
             }
             Source::Rtmp(url) => {
-                // FFmpeg's own RTMP server: it takes one publisher and, when the publisher's
-                // stream name is not the key, fails with "Unexpected stream".
-                args.extend(owned(&["-listen", "1", "-rw_timeout", "0", "-i"]));
-                args.push(url.clone());
+                // FFmpeg's own RTMP server takes one publisher, and only warns ("Unexpected
+                // stream NAME, expecting KEY") when the publish name is not the URL's last
+                // path segment. So it is given none: the key never reaches FFmpeg (nor its
+                // command line, nor its error lines), every publisher's name is warned
+                // about, and the ingest accepts the one whose name is the key.
+                let base = url
+                    .rsplit_once('/')
+                    .map_or(url.as_str(), |(base, _key)| base);
+                args.extend(owned(&["-listen", "1", "-i"]));
+                args.push(format!("{base}/"));
             }
             Source::Srt(url) => {
                 let sep = if url.contains('?') { '&' } else { '?' };
@@ -190,6 +202,33 @@ impl Source {
             }
         }
         args
+    }
+
+    /// The secret a publisher must present: the RTMP stream key, or the SRT passphrase
+    /// (`None` for other sources, and for an SRT source without a passphrase).
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            Source::Rtmp(url) => url.rsplit_once('/').map(|(_, key)| key),
+            Source::Srt(url) => url
+                .split_once('?')
+                .and_then(|(_, query)| {
+                    query
+                        .split('&')
+                        .find_map(|pair| pair.strip_prefix("passphrase="))
+                })
+                .filter(|p| !p.is_empty()),
+            Source::Test | Source::File(_) | Source::Slate => None,
+        }
+    }
+
+    /// `text` with this source's secret replaced by `***`: FFmpeg names its input URL, key
+    /// and passphrase included, in its error lines, and those lines are logged and shown in
+    /// `/healthz`.
+    pub fn redact(&self, text: &str) -> String {
+        match self.secret() {
+            Some(secret) => text.replace(secret, "***"),
+            None => text.to_owned(),
+        }
     }
 
     /// The input index holding this source's audio: the generated sources have it in a second
@@ -245,6 +284,43 @@ mod tests {
             .unwrap();
         assert_eq!(srt.to_string(), "srt://0.0.0.0:9000?***");
         assert!(!format!("{srt:?}").contains("longsecret"));
+    }
+
+    #[test]
+    fn a_push_sources_secret_is_redacted_from_ffmpegs_lines() {
+        let rtmp: Source = "rtmp://0.0.0.0:1935/live/s3cret".parse().unwrap();
+        assert_eq!(rtmp.secret(), Some("s3cret"));
+        assert_eq!(
+            rtmp.redact("[error] rtmp://0.0.0.0:1935/live/s3cret: Input/output error"),
+            "[error] rtmp://0.0.0.0:1935/live/***: Input/output error"
+        );
+        let srt: Source = "srt://0.0.0.0:9000?latency=200&passphrase=longsecretphrase"
+            .parse()
+            .unwrap();
+        assert_eq!(srt.secret(), Some("longsecretphrase"));
+        let line = "[error] srt://0.0.0.0:9000?latency=200&passphrase=longsecretphrase&mode=listener: Input/output error";
+        assert!(
+            !srt.redact(line).contains("longsecret"),
+            "{}",
+            srt.redact(line)
+        );
+        let open: Source = "srt://0.0.0.0:9000".parse().unwrap();
+        assert_eq!(open.secret(), None);
+        assert_eq!(Source::Test.redact("anything"), "anything");
+    }
+
+    #[test]
+    fn the_rtmp_listener_is_not_given_the_stream_key() {
+        let rtmp: Source = "rtmp://127.0.0.1:1935/live/s3cret".parse().unwrap();
+        let args = rtmp.input_args(1280, 720, "30");
+        assert_eq!(args, ["-listen", "1", "-i", "rtmp://127.0.0.1:1935/live/"]);
+        let srt: Source = "srt://127.0.0.1:9000?passphrase=longsecretphrase"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            srt.input_args(1280, 720, "30").last().map(String::as_str),
+            Some("srt://127.0.0.1:9000?passphrase=longsecretphrase&mode=listener")
+        );
     }
 
     #[test]

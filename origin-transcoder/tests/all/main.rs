@@ -2,6 +2,7 @@
 
 mod cmaf;
 mod encryption;
+mod ingest;
 mod lease;
 mod origin;
 mod package;

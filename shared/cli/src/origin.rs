@@ -34,6 +34,10 @@ pub(crate) struct OriginArgs {
     /// A backup input, used when the primary is lost.
     #[arg(long)]
     backup: Option<String>,
+    /// How long the primary must have been healthy (an RTMP or SRT publisher connected and
+    /// sending) before the channel switches back to it from the backup or slate, seconds.
+    #[arg(long, default_value_t = 30)]
+    switch_back_seconds: u64,
     /// Where the HTTP server listens.
     #[arg(long, default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
@@ -119,6 +123,7 @@ struct FileChannel {
     name: String,
     source: String,
     backup: Option<String>,
+    switch_back_seconds: Option<u64>,
     segment_seconds: Option<u64>,
     part_seconds: Option<f64>,
     ladder: Option<String>,
@@ -134,6 +139,7 @@ struct ChannelArgs<'a> {
     name: &'a str,
     source: &'a str,
     backup: Option<&'a str>,
+    switch_back_seconds: u64,
     segment_seconds: u64,
     part_seconds: f64,
     ladder: &'a str,
@@ -182,6 +188,7 @@ fn channel_spec(a: &ChannelArgs<'_>) -> anyhow::Result<ChannelSpec> {
         spec.window = Window::Sliding { segments };
     }
     spec.duration = a.duration_seconds.map(Duration::from_secs);
+    spec.switch_back = Duration::from_secs(a.switch_back_seconds);
     if let Some(kid) = a.key_id {
         let keys = a
             .content_keys
@@ -229,6 +236,7 @@ pub(crate) fn run(args: OriginArgs) -> anyhow::Result<ExitCode> {
                 name: &c.name,
                 source: &c.source,
                 backup: c.backup.as_deref(),
+                switch_back_seconds: c.switch_back_seconds.unwrap_or(args.switch_back_seconds),
                 segment_seconds: c.segment_seconds.unwrap_or(args.segment_seconds),
                 part_seconds: c.part_seconds.unwrap_or(args.part_seconds),
                 ladder: c.ladder.as_deref().unwrap_or(&args.ladder),
@@ -250,6 +258,7 @@ pub(crate) fn run(args: OriginArgs) -> anyhow::Result<ExitCode> {
             name,
             source,
             backup: args.backup.as_deref(),
+            switch_back_seconds: args.switch_back_seconds,
             segment_seconds: args.segment_seconds,
             part_seconds: args.part_seconds,
             ladder: &args.ladder,
