@@ -43,7 +43,7 @@ HLS_JS_ASSET := $(EDGE_ASSETS)/hls.js/$(HLS_JS_VERSION)/hls.light.min.js
 
 say = printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help run test setup toolchain venv apt-python apt-browser apt-npm node-deps edge-assets cloudflare-tools cloudflare-worker viceroy fmt clippy doc unit browser wasm-check wasm-tests mutants bench fuzz clean
+.PHONY: help run test setup toolchain venv apt-python apt-origin apt-browser apt-npm node-deps edge-assets cloudflare-tools cloudflare-worker viceroy fmt clippy doc unit browser wasm-check wasm-tests mutants bench fuzz clean
 
 help:
 	@echo "make run    set up, then run the main job (a token and playlist demo until the local live event exists)"
@@ -75,6 +75,16 @@ apt-python:
 	@if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then \
 		$(call say,installing python3-venv from Debian's packages); \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip; \
+	fi
+
+# The origin's encoder is Debian's FFmpeg, and a zone's nodes share channel leases in Redis:
+# `make run` sets both up, so `usher origin --source test` works after it.
+apt-origin:
+	@missing=""; command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+		$(call say,installing from Debian's packages:$$missing); \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
 # The player page is tested in a real browser: Debian's Chromium, FFmpeg for a test stream and the
@@ -170,7 +180,7 @@ $(VENV_STAMP): $(REQUIREMENTS) | apt-python
 
 # --- the two commands ------------------------------------------------------------------------
 
-run: toolchain
+run: toolchain apt-origin
 	@$(call say,building usher)
 	cargo build --locked --quiet -p usher
 	@$(call say,running the token and playlist demo)
