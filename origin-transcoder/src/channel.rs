@@ -267,30 +267,18 @@ impl Channel {
         Ok(())
     }
 
-    /// Ends the channel: the segment in progress is closed as it stands (or listed as a gap
-    /// if it has no part), every playlist gets `EXT-X-ENDLIST`, and each rendition's whole
-    /// event is written to disk as an on-demand playlist.
+    /// Ends the channel: the segment in progress is dropped, every playlist gets
+    /// `EXT-X-ENDLIST`, and each rendition's whole event is written to disk as an on-demand
+    /// playlist. An unfinished segment exists only as parts, which a closed playlist does not
+    /// list (RFC 8216bis §4.4.4.9: parts are for the live edge), so listing it would name a
+    /// file that never exists; it lies past the end the channel was given anyway.
     pub async fn end(&self) -> Result<(), StoreError> {
         let playlists = {
             let mut state = self.lock();
             state.ended = true;
             for t in &mut state.tracks {
-                if let (Some(open), Some((msn, part))) = (&mut t.open, t.closing.take())
-                    && open.msn == msn
-                {
-                    open.parts.push(part);
-                }
-                if let Some(open) = t.open.take() {
-                    let duration = open.parts.iter().map(|p| p.duration).sum();
-                    t.segments.push(Segment {
-                        msn: open.msn,
-                        duration,
-                        independent: true,
-                        discontinuity: open.discontinuity,
-                        gap: open.gap || open.parts.is_empty(),
-                        parts: open.parts,
-                    });
-                }
+                t.open = None;
+                t.closing = None;
             }
             let mut out = Vec::new();
             for i in 0..state.tracks.len() {

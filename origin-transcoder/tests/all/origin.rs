@@ -586,3 +586,86 @@ async fn a_broken_input_goes_to_slate_with_ffmpegs_reason_and_the_other_channel_
     }
     origin.shut().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_beyond_the_nodes_capacity_is_refused_with_the_figures_and_the_others_run() {
+    let _serial = SERIAL.lock().await;
+    let first = spec("first", Source::Test, "426x240");
+    let second = spec("second", Source::Test, "426x240");
+    // Room for one and a half of them.
+    let capacity = first.cost() * 1.5;
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("origin/capacity");
+    let mut origin = Origin::launch(NodeConfig {
+        node: "node-a".to_owned(),
+        zone: "a".to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data,
+        redis: None,
+        lease_ttl: Duration::from_millis(3000),
+        ffmpeg: "ffmpeg".to_owned(),
+        capacity,
+        channels: vec![first, second],
+    })
+    .await;
+    origin.wait_channel_segments("first", "240p", 1).await;
+    let health = origin.get("/healthz").await.text();
+    let second = health
+        .split("{\"channel\":")
+        .find(|c| c.starts_with("\"second\""))
+        .unwrap();
+    assert!(
+        second.contains("refused: over capacity: it needs"),
+        "the refusal says what it needs and what is taken: {health}"
+    );
+    assert_eq!(
+        origin.get("/second/240p/index.m3u8").await.status,
+        404,
+        "a refused channel publishes nothing"
+    );
+    assert_eq!(
+        ffmpeg_children().len(),
+        1,
+        "one encoder: the first channel's"
+    );
+    origin.shut().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_channel_closes_its_playlists_and_stays_on_disk_as_a_replay() {
+    let _serial = SERIAL.lock().await;
+    let mut channel = spec("final", Source::Test, "426x240");
+    channel.duration = Some(Duration::from_secs(6));
+    let mut origin = Origin::start_with("ended", "a", vec![channel]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let live = loop {
+        let text = origin.get("/final/240p/index.m3u8").await.text();
+        if text.contains("#EXT-X-ENDLIST") {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never ended: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // The served playlist is closed and says nothing of a live edge.
+    assert!(!live.contains("#EXT-X-PRELOAD-HINT"), "{live}");
+    assert!(!live.contains("CAN-BLOCK-RELOAD"), "{live}");
+    let listed = segments(&live);
+    assert!(listed.len() >= 2, "{live}");
+    assert_eq!(ffmpeg_children().len(), 0, "the encoder is stopped");
+    // The replay is on disk: the whole event as a closed EVENT playlist, every segment it
+    // lists beside it.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("origin/ended/a/final");
+    let replay = std::fs::read_to_string(dir.join("240p/index.m3u8")).unwrap();
+    assert!(replay.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{replay}");
+    assert!(replay.ends_with("#EXT-X-ENDLIST\n"), "{replay}");
+    let whole = segments(&replay);
+    assert!(listed.iter().all(|msn| whole.contains(msn)), "{replay}");
+    assert!(dir.join("master.m3u8").exists());
+    assert!(dir.join("240p/init.mp4").exists());
+    for msn in &whole {
+        assert!(dir.join(format!("240p/{msn}.m4s")).exists(), "{msn}");
+    }
+    origin.shut().await;
+}
