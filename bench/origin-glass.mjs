@@ -16,15 +16,12 @@
 // Prints one JSON document on stdout. Needs Debian's chromium and `npm ci` in
 // edge/core/tests/browser (playwright-core, hls.js). Talks to 127.0.0.1 only.
 
-import { createServer } from 'node:http';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { launchChromium } from '../edge/core/tests/browser/chromium.mjs';
+import { servePage } from '../edge/core/tests/browser/page-server.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const BROWSER_TESTS = resolve(here, '../edge/core/tests/browser');
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
 const { values: opts } = parseArgs({
@@ -114,21 +111,7 @@ const PAGE = `<!doctype html>
 `;
 
 function startPageServer() {
-  const hlsJs = readFileSync(join(BROWSER_TESTS, 'node_modules/hls.js/dist/hls.min.js'));
-  const server = createServer((req, res) => {
-    const path = new URL(req.url, 'http://127.0.0.1').pathname;
-    if (path === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      return res.end(PAGE);
-    }
-    if (path === '/hls.min.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript' });
-      return res.end(hlsJs);
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    return res.end('not found\n');
-  });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
+  return servePage(PAGE);
 }
 
 async function main() {

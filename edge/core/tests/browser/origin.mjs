@@ -10,12 +10,12 @@
 // Needs: Debian's chromium and ffmpeg; `npm ci` in this directory. Talks to 127.0.0.1 only.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from './chromium.mjs';
+import { servePage } from './page-server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../../..');
@@ -140,21 +140,7 @@ const PAGE = `<!doctype html>
 `;
 
 function startPageServer() {
-  const hlsJs = readFileSync(join(here, 'node_modules/hls.js/dist/hls.min.js'));
-  const server = createServer((req, res) => {
-    const path = new URL(req.url, 'http://127.0.0.1').pathname;
-    if (path === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      return res.end(PAGE);
-    }
-    if (path === '/hls.min.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript' });
-      return res.end(hlsJs);
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    return res.end('not found\n');
-  });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
+  return servePage(PAGE);
 }
 
 // --- the checks -------------------------------------------------------------------------------
