@@ -662,6 +662,18 @@ mod tests {
         }
     }
 
+    /// A live state of `segments` and `open`, with no discontinuity before them and no
+    /// rendition reports.
+    fn live<'a>(segments: &'a [Segment], open: Option<&'a OpenSegment>) -> RenditionState<'a> {
+        RenditionState {
+            segments,
+            open,
+            discontinuity_sequence: 0,
+            ended: false,
+            reports: &[],
+        }
+    }
+
     fn reports() -> Vec<RenditionReport> {
         vec![
             RenditionReport {
@@ -744,13 +756,7 @@ mod tests {
     #[test]
     fn at_a_segment_boundary_the_hint_is_the_next_segments_first_part() {
         let segments: Vec<_> = (MSN..MSN + 6).map(segment).collect();
-        let state = RenditionState {
-            segments: &segments,
-            open: None,
-            discontinuity_sequence: 0,
-            ended: false,
-            reports: &[],
-        };
+        let state = live(&segments, None);
         let rendition = rendition(Window::Sliding { segments: 5 });
         // Three segments end less than 6 s before the end (0, 2 and 4 s): their parts are
         // listed; the one ending 6 s before is not.
@@ -798,13 +804,7 @@ mod tests {
     fn a_dvr_window_keeping_everything_is_an_event_playlist() {
         let segments: Vec<_> = (MSN..MSN + 4).map(segment).collect();
         let open = open(MSN + 4, 1);
-        let state = RenditionState {
-            segments: &segments,
-            open: Some(&open),
-            discontinuity_sequence: 0,
-            ended: false,
-            reports: &[],
-        };
+        let state = live(&segments, Some(&open));
         golden::check(
             "a_dvr_window_keeping_everything_is_an_event_playlist",
             &write(&rendition(Window::Event), &state),
@@ -835,13 +835,7 @@ mod tests {
         let mut segments: Vec<_> = (MSN..MSN + 6).map(segment).collect();
         segments[4].discontinuity = true;
         let open = open(MSN + 6, 2);
-        let state = RenditionState {
-            segments: &segments,
-            open: Some(&open),
-            discontinuity_sequence: 0,
-            ended: false,
-            reports: &[],
-        };
+        let state = live(&segments, Some(&open));
         let rendition = encrypted(Window::Sliding { segments: 5 });
         let text = write(&rendition, &state);
         golden::check(
@@ -880,13 +874,7 @@ mod tests {
     #[test]
     fn a_hint_into_a_new_key_period_is_preceded_by_its_key() {
         let segments: Vec<_> = (MSN..MSN + 6).map(segment).collect();
-        let state = RenditionState {
-            segments: &segments,
-            open: None,
-            discontinuity_sequence: 0,
-            ended: false,
-            reports: &[],
-        };
+        let state = live(&segments, None);
         let text = write(&encrypted(Window::Sliding { segments: 5 }), &state);
         let tail: Vec<_> = text.lines().rev().take(2).collect();
         assert_eq!(
@@ -914,13 +902,7 @@ mod tests {
     #[test]
     fn a_key_schedule_that_cannot_be_written_is_refused() {
         let segments: Vec<_> = (MSN..MSN + 3).map(segment).collect();
-        let state = RenditionState {
-            segments: &segments,
-            open: None,
-            discontinuity_sequence: 0,
-            ended: false,
-            reports: &[],
-        };
+        let state = live(&segments, None);
         for (kid, period_segments) in [("final-k1", 0), ("a/b", 3), ("", 3)] {
             let rendition = Rendition {
                 keys: Some(KeySchedule {
@@ -985,13 +967,7 @@ mod tests {
             gap: false,
             parts: parts.clone(),
         }];
-        let state = RenditionState {
-            segments: &segments,
-            open: None,
-            discontinuity_sequence: 0,
-            ended: false,
-            reports: &[],
-        };
+        let state = live(&segments, None);
         // 24 frames are 0.512 s, longer than the timeline's 0.5 s part.
         assert_eq!(
             rendition.media_playlist(&state),
@@ -1023,24 +999,12 @@ mod tests {
         let mut segments: Vec<_> = (MSN..MSN + 2).map(segment).collect();
         segments[0].duration = Duration::from_millis(2499);
         segments[0].parts.clear();
-        let state = RenditionState {
-            segments: &segments,
-            open: None,
-            discontinuity_sequence: 0,
-            ended: false,
-            reports: &[],
-        };
+        let state = live(&segments, None);
         let rendition = rendition(Window::Event);
         // 2.499 rounds to 2: the target stays.
         assert_eq!(rendition.target_duration(&state), 2);
         segments[0].duration = Duration::from_millis(2500);
-        let state = RenditionState {
-            segments: &segments,
-            open: None,
-            discontinuity_sequence: 0,
-            ended: false,
-            reports: &[],
-        };
+        let state = live(&segments, None);
         assert_eq!(rendition.target_duration(&state), 3);
         assert!(write(&rendition, &state).contains("#EXT-X-TARGETDURATION:3\n"));
         // A timeline of 1.5 s segments has a target of 2 (rounded up, not to the nearest).
@@ -1093,13 +1057,7 @@ mod tests {
         // Asked for one segment, the window keeps three: removing one more would leave less
         // than 6 s (§6.2.2).
         let segments: Vec<_> = (MSN..MSN + 6).map(segment).collect();
-        let state = RenditionState {
-            segments: &segments,
-            open: None,
-            discontinuity_sequence: 0,
-            ended: false,
-            reports: &[],
-        };
+        let state = live(&segments, None);
         let text = write(&rendition(Window::Sliding { segments: 1 }), &state);
         let playlist = Playlist::parse(text.as_bytes()).unwrap();
         assert_eq!(playlist.media_sequence(), Some(MSN + 3));
