@@ -195,6 +195,16 @@ def metric(ms, name, **labels):
     return ms.get((name, want))
 
 
+def reap(process, log):
+    """Kills whatever is left of `process`'s group, waits for it, and closes its log."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+    log.close()
+
+
 class Origin:
     """One `usher origin` with the wrapper as its FFmpeg, in its own process group."""
 
@@ -265,12 +275,7 @@ class Origin:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 print("usher origin did not stop within 15 s of SIGTERM; killed", file=sys.stderr)
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
-        self.log.close()
+        reap(self.process, self.log)
 
 
 class Plain:
@@ -334,12 +339,7 @@ class Plain:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
-        self.log.close()
+        reap(self.process, self.log)
 
 
 # --- the measurements ---------------------------------------------------------------------------
