@@ -1,0 +1,1 @@
+//! Integration tests of the controller core, one binary (see docs/testing.md).
