@@ -13,3 +13,10 @@
 //! Key design decision: the simulation (`usher control simulate`) and the live controller run
 //! the same [`HealthModel`](usher_shared::health::HealthModel) evaluation and slot table, so a
 //! threshold validated before the event is the threshold that acts during it.
+
+pub mod config;
+pub mod metrics;
+pub mod operator;
+pub mod probe;
+pub mod qoe;
+pub mod timeline;
