@@ -18,5 +18,6 @@ pub mod config;
 pub mod metrics;
 pub mod operator;
 pub mod probe;
+pub mod publish;
 pub mod qoe;
 pub mod timeline;
