@@ -20,4 +20,5 @@ pub mod operator;
 pub mod probe;
 pub mod publish;
 pub mod qoe;
+pub mod report;
 pub mod timeline;
