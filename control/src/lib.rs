@@ -21,4 +21,5 @@ pub mod probe;
 pub mod publish;
 pub mod qoe;
 pub mod report;
+pub mod simulation;
 pub mod timeline;

@@ -1,1 +1,3 @@
 //! Integration tests of the controller core, one binary (see docs/testing.md).
+
+mod simulation;
