@@ -9,6 +9,7 @@
 //! a body that is not a playlist), 2 a usage error (bad flags, unreadable or invalid
 //! configuration).
 
+mod control;
 mod edge;
 mod origin;
 mod playlist;
@@ -41,6 +42,9 @@ enum Command {
     Edge(edge::EdgeCommand),
     /// Run an origin: live ingest to an ABR ladder of CMAF LL-HLS segments.
     Origin(Box<origin::OriginArgs>),
+    /// The steering controller: simulate a scenario before the event.
+    #[command(subcommand)]
+    Control(control::ControlCommand),
 }
 
 /// A mistake in how `usher` was called or configured: exit 2, like clap's own usage errors.
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Playlist(command) => playlist::run(command),
         Command::Edge(command) => edge::run(command),
         Command::Origin(args) => origin::run(*args),
+        Command::Control(command) => control::run(command),
     };
     match result {
         Ok(code) => code,

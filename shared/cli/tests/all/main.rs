@@ -2,5 +2,6 @@
 
 mod edge;
 mod playlist;
+mod simulate;
 mod tempdir;
 mod token;
