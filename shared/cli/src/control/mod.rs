@@ -1,8 +1,13 @@
 //! `usher control`: the steering controller's runtime around the `usher-control` core.
 //!
-//! [`simulate`] replays a scripted scenario through the controller's decision code before the
+//! [`client`] is its HTTP client and [`publish`] puts the sealed snapshot where the edges read
+//! it; [`simulate`] replays a scripted scenario through the controller's decision code before the
 //! event. The decisions are the pure crate's.
 
+pub(crate) mod client;
+#[cfg(test)]
+mod local_server;
+pub(crate) mod publish;
 mod simulate;
 
 use std::process::ExitCode;
