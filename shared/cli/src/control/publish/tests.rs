@@ -696,55 +696,88 @@ async fn a_file_in_a_missing_directory_is_a_write_error() {
 
 #[tokio::test]
 async fn publishers_skip_a_target_still_busy_with_the_previous_snapshot() {
-    // An endpoint that takes 300 ms: the second publication starts while the first is on it.
+    // An endpoint that holds its answer until told: the second publication starts while the
+    // first is on it, whatever the machine's load.
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
     let count = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&count);
-    let server = LocalServer::start(move |_| {
-        let counted = Arc::clone(&counted);
-        async move {
-            counted.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            raw(200, Vec::new())
-        }
-    })
-    .await;
+    let server = {
+        let (arrived, release, count) = (
+            Arc::clone(&arrived),
+            Arc::clone(&release),
+            Arc::clone(&count),
+        );
+        LocalServer::start(move |_| {
+            let (arrived, release, count) = (
+                Arc::clone(&arrived),
+                Arc::clone(&release),
+                Arc::clone(&count),
+            );
+            async move {
+                // Only the first request is held.
+                if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                    arrived.notify_one();
+                    release.notified().await;
+                }
+                raw(200, Vec::new())
+            }
+        })
+        .await
+    };
     let dir = TempDir::new("busy");
     let targets = vec![
         target(&format!(
             "kind = \"http\"\nurl = \"{}\"",
-            server.url("/slow")
+            server.url("/held")
         )),
         target("kind = \"file\"\npath = \"health.json\""),
     ];
     let publishers = Publishers::new(targets, &dir.0).unwrap();
+    let http_name = format!("http {}", server.url("/held"));
     assert_eq!(
         publishers.names(),
-        [
-            format!("http {}", server.url("/slow")),
-            "file health.json".to_owned()
-        ]
+        [http_name.clone(), "file health.json".to_owned()]
     );
     let now = now_ms();
     let (first, second) =
         tokio::join!(publishers.publish(Bytes::from_static(b"one"), now), async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            publishers
+            arrived.notified().await;
+            let second = publishers
                 .publish(Bytes::from_static(b"two"), now + 100)
-                .await
+                .await;
+            release.notify_one();
+            second
         });
-    let names = |outcomes: &[(String, Result<(), String>)]| -> Vec<String> {
+    let outcomes = |outcomes: &[(String, Result<(), String>)]| -> Vec<String> {
         outcomes.iter().map(|(n, r)| format!("{n} {r:?}")).collect()
     };
     assert_eq!(
-        names(&first),
+        outcomes(&first),
         [
-            format!("http {} Ok(())", server.url("/slow")),
+            format!("{http_name} Ok(())"),
             "file health.json Ok(())".to_owned()
         ]
     );
-    assert_eq!(names(&second), ["file health.json Ok(())".to_owned()]);
+    // The held target was skipped (the file target, written in a moment, may have been free
+    // again or not), and the endpoint saw one request.
+    assert!(
+        outcomes(&second).iter().all(|o| !o.starts_with(&http_name)),
+        "{second:?}"
+    );
     assert_eq!(count.load(Ordering::SeqCst), 1);
-    assert_eq!(std::fs::read(dir.0.join("health.json")).unwrap(), b"two");
+    // Once free, every target takes the next snapshot.
+    let third = publishers
+        .publish(Bytes::from_static(b"three"), now + 200)
+        .await;
+    assert_eq!(
+        outcomes(&third),
+        [
+            format!("{http_name} Ok(())"),
+            "file health.json Ok(())".to_owned()
+        ]
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    assert_eq!(std::fs::read(dir.0.join("health.json")).unwrap(), b"three");
 }
 
 #[test]
