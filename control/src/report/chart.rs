@@ -15,12 +15,14 @@ use super::calendar;
 use super::html::escape;
 
 /// The chart's size in SVG units (the page scales it to its width).
-const WIDTH: f64 = 960.0;
-const HEIGHT: f64 = 230.0;
+/// About the width a chart gets on the page (two to a row), so its text is drawn near the size
+/// it was set at.
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 210.0;
 const LEFT: f64 = 70.0;
-const RIGHT: f64 = 16.0;
-const TOP: f64 = 30.0;
-const BOTTOM: f64 = 26.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 28.0;
+const BOTTOM: f64 = 24.0;
 
 /// CDN colours, by position in the configuration: the Okabe–Ito palette (distinguishable with
 /// the common colour-vision deficiencies), without its yellow, which is unreadable on white.
@@ -188,17 +190,36 @@ fn path(points: &[(f64, Option<f64>)], frame: &Frame) -> String {
     d
 }
 
-fn legend(out: &mut String, entries: &[(&str, &str)]) {
+/// The legend along the top: a line sample per series, or a filled square per state.
+fn legend(out: &mut String, entries: &[(&str, &str)], squares: bool) {
     let mut x = LEFT;
     for (name, colour) in entries {
+        let sample = if squares {
+            format!(r#"<rect x="{x:.0}" y="6" width="12" height="12" fill="{colour}"/>"#)
+        } else {
+            format!(
+                r#"<line x1="{x:.0}" y1="12" x2="{:.0}" y2="12" stroke="{colour}" stroke-width="3"/>"#,
+                x + 18.0
+            )
+        };
         let _ = write!(
             out,
-            r#"<g class="legend"><line x1="{x:.0}" y1="12" x2="{:.0}" y2="12" stroke="{colour}" stroke-width="3"/><text x="{:.0}" y="16">{}</text></g>"#,
-            x + 18.0,
+            r#"<g class="legend">{sample}<text x="{:.0}" y="16">{}</text></g>"#,
             x + 23.0,
             escape(name)
         );
-        x += 40.0 + 7.5 * name.chars().count() as f64;
+        x += 36.0 + 7.0 * name.chars().count() as f64;
+    }
+}
+
+/// A time label's anchor: centred on its time, but kept inside the chart at either end.
+fn anchor(x: f64) -> &'static str {
+    if x > WIDTH - RIGHT - 30.0 {
+        "end"
+    } else if x < LEFT + 30.0 {
+        "start"
+    } else {
+        "middle"
     }
 }
 
@@ -209,9 +230,10 @@ fn time_axis(out: &mut String, frame: &Frame, t1: u64) {
         let x = frame.x(t);
         let _ = write!(
             out,
-            r#"<line class="grid" x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            r#"<line class="grid" x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="{}">{}</text>"#,
             HEIGHT - BOTTOM,
             HEIGHT - 8.0,
+            anchor(x),
             calendar::clock(t, step < 60_000)
         );
         t += step;
@@ -298,7 +320,7 @@ impl Chart<'_> {
             .iter()
             .map(|s| (s.name.as_str(), s.colour))
             .collect();
-        legend(&mut out, &entries);
+        legend(&mut out, &entries, false);
         out.push_str("</svg>");
         out
     }
@@ -381,13 +403,14 @@ pub fn state_strip(id: &str, title: &str, span: (u64, u64), rows: &[StateRow]) -
         let x = frame.x(t);
         let _ = write!(
             out,
-            r#"<text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            r#"<text class="tick" x="{x:.1}" y="{:.1}" text-anchor="{}">{}</text>"#,
             axis_frame_height - 8.0,
+            anchor(x),
             calendar::clock(t, step < 60_000)
         );
         t += step;
     }
-    legend(&mut out, &STATE_COLOURS);
+    legend(&mut out, &STATE_COLOURS, true);
     out.push_str("</svg>");
     out
 }
@@ -461,7 +484,8 @@ mod tests {
             .next()
             .unwrap();
         let steps = d.matches(['M', 'L']).count();
-        assert!(steps <= 880, "{steps} points for 880 columns");
+        let columns = (WIDTH - LEFT - RIGHT) as usize;
+        assert!(steps <= columns, "{steps} points for {columns} columns");
         // The axis fits the spike (top 60 with a step of 20: labels 0..=60).
         assert!(svg.contains(">60</text>"), "{svg}");
         let min_y = d

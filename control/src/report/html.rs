@@ -63,7 +63,7 @@ body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, 
 main { max-width: 1240px; margin: 0 auto; padding: 20px 24px 40px; }
 header h1 { font-size: 22px; margin: 0 0 2px; }
 header p { margin: 0; color: var(--muted); }
-h2 { font-size: 16px; margin: 26px 0 10px; }
+h2 { font-size: 16px; margin: 14px 0 8px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 4px 16px 14px;
   margin-top: 16px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px;
@@ -72,27 +72,27 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px; p
 .card b { display: block; font-size: 20px; }
 .card span { color: var(--muted); font-size: 12px; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: 5px 6px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; color: var(--muted); font-size: 12px; }
-td.n, th.n { text-align: right; }
+td.n, th.n { text-align: right; } td.n { white-space: nowrap; }
+td:first-child { white-space: nowrap; }
 .chip { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
 .pass { color: #1b7a3a; } .fail { color: #b3261e; font-weight: 600; } .none { color: var(--muted); }
 ol.recs { padding-left: 20px; } ol.recs li { margin: 6px 0; }
 .trigger { color: var(--muted); font-size: 13px; }
 code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; background: #eef0f4; padding: 1px 4px;
   border-radius: 3px; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 8px 18px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 8px 18px; }
 figure { margin: 0; } figcaption { font-weight: 600; margin: 8px 0 2px; }
 svg.chart { width: 100%; height: auto; display: block; }
 svg .grid { stroke: #eceef2; } svg .axis { stroke: #9aa1ad; }
-svg text { font: 11px system-ui, sans-serif; fill: #5b6475; }
+svg text { font: 12px system-ui, sans-serif; fill: #5b6475; }
 svg path.series:not(.state) { fill: none; stroke-width: 1.8; stroke-linejoin: round; stroke-linecap: round; }
 svg .threshold { stroke: #b3261e; stroke-dasharray: 5 4; }
 tr.state td { background: #fff8e6; }
-.log { max-height: 560px; overflow: auto; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; } dt { font-weight: 600; }
 footer { color: var(--muted); margin-top: 18px; font-size: 12px; }
-@media print { body { background: #fff; } .log { max-height: none; } }
+@media print { body { background: #fff; } }
 "#;
 
 /// The page.
@@ -206,14 +206,14 @@ fn chip(index: usize) -> String {
 
 fn cdn_table(out: &mut String, report: &Report) {
     out.push_str(
-        r#"<section id="cdns"><h2>Per CDN</h2><table><thead><tr><th>CDN</th><th class="n">viewer-minutes</th><th class="n">share</th><th class="n">peak viewers</th><th class="n">TTFB p50</th><th class="n">TTFB p95 (worst)</th><th class="n">throughput</th><th class="n">error rate (worst)</th><th class="n">cache hits</th><th class="n">mean weight</th><th>time healthy · recovering · gated · stale</th><th class="n">gated</th></tr></thead><tbody>"#,
+        r#"<section id="cdns"><h2>Per CDN</h2><table><thead><tr><th>CDN</th><th class="n">viewer-minutes</th><th class="n">share</th><th class="n">peak viewers</th><th class="n">TTFB p50</th><th class="n">TTFB p95 (worst)</th><th class="n">throughput</th><th class="n">error rate (worst)</th><th class="n">cache hits</th><th class="n">mean weight</th><th class="n">time healthy</th><th class="n">recovering</th><th class="n">gated</th><th class="n">stale</th><th class="n">times gated</th></tr></thead><tbody>"#,
     );
     for (i, c) in report.cdns.iter().enumerate() {
         let ms = |v: Option<f64>| v.map(|v| format!("{v:.0} ms"));
         let t = &c.time;
         let _ = write!(
             out,
-            r#"<tr><td>{}{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{} ({})</td><td class="n">{}</td><td class="n">{} ({})</td><td class="n">{}</td><td class="n">{}</td><td>{} · {} · {} · {}</td><td class="n">{}×</td></tr>"#,
+            r#"<tr><td>{}{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{} ({})</td><td class="n">{}</td><td class="n">{} ({})</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
             chip(i),
             escape(&c.id),
             grouped(c.viewer_minutes),
@@ -281,25 +281,16 @@ fn sla_table(out: &mut String, report: &Report) {
     out.push_str("</tbody></table></section>\n");
 }
 
-/// How long each tick stands for (as the report's figures count it).
-fn durations(ticks: &[Tick], interval_ms: u64) -> Vec<u64> {
-    ticks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            ticks.get(i + 1).map_or(interval_ms, |n| {
-                n.at_ms.saturating_sub(t.at_ms).min(interval_ms)
-            })
-        })
-        .collect()
-}
-
 fn ms_label(v: f64) -> String {
     format!("{} ms", compact(v))
 }
 
 fn mbps_label(v: f64) -> String {
-    format!("{} Mbit/s", compact(v / 1e6))
+    if v >= 1e9 {
+        format!("{} Gbit/s", compact(v / 1e9))
+    } else {
+        format!("{} Mbit/s", compact(v / 1e6))
+    }
 }
 
 fn percent_label(v: f64) -> String {
@@ -466,7 +457,7 @@ fn charts(out: &mut String, report: &Report) {
             c.svg()
         );
     }
-    let durations = durations(ticks, report.summary.interval_ms);
+    let durations = super::tick_durations(ticks, report.summary.interval_ms);
     let rows: Vec<StateRow> = report
         .summary
         .cdns
@@ -482,7 +473,17 @@ fn charts(out: &mut String, report: &Report) {
                     let c = t.cdns.iter().find(|c| &c.id == id)?;
                     Some((t.at_ms, t.at_ms + d, c.state.as_str()))
                 })
-                .collect(),
+                // One stretch per run of ticks in the same state, not one per tick.
+                .fold(
+                    Vec::new(),
+                    |mut runs: Vec<(u64, u64, &str)>, (from, to, state)| {
+                        match runs.last_mut() {
+                            Some(last) if last.2 == state && last.1 >= from => last.1 = to,
+                            _ => runs.push((from, to, state)),
+                        }
+                        runs
+                    },
+                ),
         })
         .collect();
     let _ = write!(
@@ -496,7 +497,7 @@ fn charts(out: &mut String, report: &Report) {
 fn log(out: &mut String, report: &Report) {
     let _ = write!(
         out,
-        r#"<section id="log"><h2>Decision log</h2><p>{} decisions of the controller and {} operator commands, oldest first; state changes are highlighted. Reason codes are those of docs/health-model.md §10.</p><div class="log"><table><thead><tr><th>time (UTC)</th><th>by</th><th>CDN</th><th>kind</th><th>reason</th><th>what</th></tr></thead><tbody>"#,
+        r#"<section id="log"><h2>Decision log</h2><p>{} decisions of the controller and {} operator commands, oldest first; state changes are highlighted. Reason codes are those of docs/health-model.md §10.</p><table><thead><tr><th>time (UTC)</th><th>by</th><th>CDN</th><th>kind</th><th>reason</th><th>what</th></tr></thead><tbody>"#,
         report.decisions.len(),
         report.audit.len()
     );
@@ -545,7 +546,7 @@ fn log(out: &mut String, report: &Report) {
             }
         }
     }
-    out.push_str("</tbody></table></div></section>\n");
+    out.push_str("</tbody></table></section>\n");
 }
 
 fn quality(out: &mut String, report: &Report) {
@@ -620,7 +621,7 @@ fn definitions(out: &mut String, report: &Report) {
     let _ = write!(
         out,
         r#"<section id="definitions"><h2>How the figures are computed</h2><dl>
-<dt>tick</dt><dd>one evaluation of the controller (every {}); it stands for the time until the next tick, at most one interval. Figures of a tick are over the controller's sliding window.</dd>
+<dt>tick</dt><dd>one evaluation of the controller (every {}); it stands for the time until the next tick, or one interval before a gap. Figures of a tick are over the controller's sliding window.</dd>
 <dt>viewer-minutes</dt><dd>Σ the event's concurrent viewers on the CDN × tick duration (viewers are sessions that sent CMCD within the viewer window).</dd>
 <dt>TTFB p50 / p95</dt><dd>the median of the ticks' window medians / the 95th percentile (nearest rank) of the ticks' window 95th percentiles; worst is the highest tick p95.</dd>
 <dt>throughput</dt><dd>the median of the ticks' window medians.</dd>

@@ -15,11 +15,11 @@
 //! re-run the health model. Every figure is recomputed from the per-tick window statistics the
 //! controller recorded, so the report shows what operators saw on the dashboard.
 //!
-//! Key design decision: a tick stands for the time until the next one, capped at one
-//! evaluation interval. Viewer-minutes and time in each state are sums of `value × duration`
-//! over ticks; a stretch where the controller was down (a gap of more than
-//! [`GAP_INTERVALS`] intervals) therefore counts only its first interval, and is reported as a
-//! gap in the data quality section instead of being filled in.
+//! Key design decision: a tick stands for the time until the next one (so a late tick's jitter
+//! is neither lost nor counted twice), except across a gap: when the controller was down (the
+//! next tick more than [`GAP_INTERVALS`] intervals later), the tick counts one interval, and
+//! the gap is reported in the data quality section instead of being filled in. Viewer-minutes
+//! and time in each state are sums of `value × duration` over ticks.
 //!
 //! Definitions used throughout (the HTML page prints them too):
 //!
@@ -490,6 +490,26 @@ fn event_viewers(tick: &Tick, event: &str, index: usize, cdn: &CdnTick) -> u64 {
     }
 }
 
+/// How long each tick stands for: until the next tick, or one interval for the last tick and
+/// before a gap (the next tick more than [`GAP_INTERVALS`] intervals later).
+pub(crate) fn tick_durations(ticks: &[Tick], interval_ms: u64) -> Vec<u64> {
+    ticks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match ticks.get(i + 1) {
+            Some(next) => {
+                let gap = next.at_ms.saturating_sub(t.at_ms);
+                if gap > GAP_INTERVALS * interval_ms {
+                    interval_ms
+                } else {
+                    gap
+                }
+            }
+            None => interval_ms,
+        })
+        .collect()
+}
+
 fn median_gap(ticks: &[Tick]) -> Option<u64> {
     let mut gaps: Vec<f64> = ticks
         .windows(2)
@@ -550,12 +570,12 @@ impl Report {
             }
         }
 
+        let durations = tick_durations(&ticks, interval_ms);
         let rows: Vec<Row<'_>> = ticks
             .iter()
             .enumerate()
             .map(|(i, tick)| {
-                let next = ticks.get(i + 1).map(|n| n.at_ms.saturating_sub(tick.at_ms));
-                let duration_ms = next.map_or(interval_ms, |gap| gap.min(interval_ms));
+                let duration_ms = durations.get(i).copied().unwrap_or(interval_ms);
                 let cdns: Vec<Option<&CdnTick>> = cdn_ids
                     .iter()
                     .map(|id| tick.cdns.iter().find(|c| &c.id == id))

@@ -5,7 +5,7 @@
     reason = "tests"
 )]
 
-use usher_shared::health::{CdnState, Reason};
+use usher_shared::health::CdnState;
 
 use super::*;
 use crate::operator::AuditEntry;
@@ -13,36 +13,41 @@ use crate::timeline::{EventViewers, PublishStatus};
 
 const T0: u64 = 1_795_378_500_000; // 2026-11-22T20:15:00Z
 
+/// A healthy CDN tick. Built from its JSON form, as the report reads it, so fields added to the
+/// format with a default need no change here.
 fn cdn(id: &str, viewers: u64) -> CdnTick {
-    CdnTick {
-        id: id.into(),
-        state: CdnState::Healthy,
-        reason: Reason::Healthy,
-        score: 0.8,
-        weight_bp: 5000,
-        slot_share: 0.5,
-        viewers,
-        figures: Figures::default(),
-        probe_age_ms: Some(1000),
-        qoe_age_ms: Some(1000),
-        operator: None,
-    }
+    serde_json::from_value(serde_json::json!({
+        "id": id,
+        "state": "healthy",
+        "reason": "healthy",
+        "score": 0.8,
+        "weight_bp": 5000,
+        "slot_share": 0.5,
+        "viewers": viewers,
+        "figures": Figures::default(),
+        "probe_age_ms": 1000,
+        "qoe_age_ms": 1000,
+        "operator": null,
+    }))
+    .unwrap()
 }
 
+/// A tick of the event "final" (from JSON, like [`cdn`]).
 fn tick(seq: u64, at_ms: u64, cdns: Vec<CdnTick>) -> Tick {
-    Tick {
-        at_ms,
-        seq,
-        events: vec!["final".into()],
-        viewers: cdns.iter().map(|c| c.viewers).sum(),
-        viewers_by_event: Vec::new(),
-        cdns,
-        demand_bps: 0,
-        qoe_age_ms: Some(1000),
-        qoe_refused: Vec::new(),
-        publish: Vec::new(),
-        moved_slots: 0,
-    }
+    serde_json::from_value(serde_json::json!({
+        "at_ms": at_ms,
+        "seq": seq,
+        "events": ["final"],
+        "viewers": cdns.iter().map(|c| c.viewers).sum::<u64>(),
+        "viewers_by_event": [],
+        "cdns": cdns,
+        "demand_bps": 0,
+        "qoe_age_ms": 1000,
+        "qoe_refused": [],
+        "publish": [],
+        "moved_slots": 0,
+    }))
+    .unwrap()
 }
 
 fn lines<T: Serialize>(items: &[T]) -> String {

@@ -2,6 +2,7 @@
 
 mod edge;
 mod playlist;
+mod report;
 mod simulate;
 mod tempdir;
 mod token;
