@@ -212,12 +212,11 @@ fn legend(out: &mut String, entries: &[(&str, &str)], squares: bool) {
     }
 }
 
-/// A time label's anchor: centred on its time, but kept inside the chart at either end.
+/// A time label's anchor: centred on its time (at the left end it runs into the value axis's
+/// margin, which is free at that height), but kept inside the chart at the right end.
 fn anchor(x: f64) -> &'static str {
     if x > WIDTH - RIGHT - 30.0 {
         "end"
-    } else if x < LEFT + 30.0 {
-        "start"
     } else {
         "middle"
     }
