@@ -15,6 +15,7 @@
 //! threshold validated before the event is the threshold that acts during it.
 
 pub mod config;
+pub mod controller;
 pub mod metrics;
 pub mod operator;
 pub mod probe;

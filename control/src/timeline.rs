@@ -73,6 +73,10 @@ pub struct CdnTick {
     pub probe_age_ms: Option<u64>,
     /// Age of its newest QoE line, ms.
     pub qoe_age_ms: Option<u64>,
+    /// Age of its newest observation from an external source (a CDN's real-time statistics
+    /// API, through `POST /v1/observations`), ms.
+    #[serde(default)]
+    pub external_age_ms: Option<u64>,
     /// The operator's override, if any (`drain`, `pin 3000`).
     pub operator: Option<String>,
 }

@@ -13,6 +13,7 @@
 // `make test` runs the conformance cases through workerd in `wasm-tests`; this is the walkthrough.
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -139,8 +140,20 @@ async function freePort() {
 }
 
 // A health snapshot from the steering controller that sends every viewer to the pathway at
-// `index` (0: cdn-a, 1: cdn-b, 2: cdn-c), valid for ten minutes.
+// `index` (0: cdn-a, 1: cdn-b, 2: cdn-c), valid for ten minutes, in the envelope the controller
+// signs it with (docs/health-model.md §8): a header line with the key id and the base64url
+// HMAC-SHA256 of "usher/health-snapshot/v1" 0 kid 0 json, then the JSON.
 function snapshot(index) {
+  const json = snapshotJson(index);
+  const keys = JSON.parse(readFileSync(join(CONFORMANCE, 'health-keys.json'), 'utf8'));
+  const [kid, hex] = Object.entries(keys)[0];
+  const mac = createHmac('sha256', Buffer.from(hex, 'hex'))
+    .update(Buffer.concat([Buffer.from(`usher/health-snapshot/v1\0${kid}\0`), Buffer.from(json)]))
+    .digest('base64url');
+  return `usher-health-v1 kid=${kid} sig=${mac}\n${json}`;
+}
+
+function snapshotJson(index) {
   const now = Date.now();
   const ids = [['cdn-a', 5000], ['cdn-b', 3000], ['cdn-c', 2000]];
   return JSON.stringify({
@@ -161,7 +174,7 @@ function snapshot(index) {
 function configDir(name, originPort, silentPort, edit = (f, t) => t) {
   const dir = join(work, name);
   mkdirSync(dir);
-  for (const file of ['pathways.json', 'settings.json', 'ticket-keys.json', 'session-key.txt']) {
+  for (const file of ['pathways.json', 'settings.json', 'ticket-keys.json', 'session-key.txt', 'health-keys.json']) {
     writeFileSync(join(dir, file), edit(file, readFileSync(join(CONFORMANCE, file), 'utf8')));
   }
   writeFileSync(join(dir, 'events.json'), JSON.stringify({
@@ -331,6 +344,14 @@ async function main() {
   await sleep(5_200);
   const moved = [await pathwayOf('viewer-c1'), await pathwayOf('viewer-c2'), await pathwayOf('viewer-c3')];
   check('a newly published snapshot is used within the refresh interval', moved.every((p) => p === 'cdn-c'), moved.join(' '));
+  // Whoever can write KV but lacks the controller's key cannot steer: a bare snapshot (no
+  // signature) is refused and the static weights apply, under which twelve viewers do not all
+  // land on cdn-c (20 %).
+  writeFileSync(join(edge.out, 'seed', 'USHER_HEALTH', 'snapshot'), snapshotJson(2));
+  await sleep(5_200);
+  const unsteered = [];
+  for (let i = 0; i < 12; i++) unsteered.push(await pathwayOf(`viewer-d${i}`));
+  check('an unsigned snapshot is refused: static weights', unsteered.some((p) => p !== 'cdn-c'), unsteered.join(' '));
 
   // The playlist cache: a fresh copy spares the origin; a stale one stands in when it fails.
   const before = origin.state.requests.length;

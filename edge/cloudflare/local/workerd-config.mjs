@@ -6,12 +6,14 @@
 //   edge/cloudflare/node_modules/@cloudflare/workerd-linux-64/bin/workerd serve OUT/workerd.capnp
 //
 // --config  events.json, pathways.json, settings.json, ticket-keys.json, session-key.txt and
-//           optionally health.json. Each present document becomes the binding the Worker reads
-//           (the variables USHER_EVENTS, USHER_PATHWAYS, USHER_SETTINGS, the secrets
-//           USHER_TICKET_KEYS, USHER_SESSION_KEY); a missing one is left out, so the Worker answers
-//           503 config_error as it would on Cloudflare. health.json seeds the USHER_HEALTH KV
-//           namespace under `snapshot`; it is read through, so rewriting OUT/seed/USHER_HEALTH/
-//           snapshot publishes a new snapshot.
+//           optionally content-keys.json, health-keys.json and health.json. Each present document
+//           becomes the binding the Worker reads (the variables USHER_EVENTS, USHER_PATHWAYS,
+//           USHER_SETTINGS, the secrets USHER_TICKET_KEYS, USHER_SESSION_KEY,
+//           USHER_CONTENT_KEYS, USHER_HEALTH_KEYS); a missing one is left out, so the Worker
+//           answers 503 config_error as it would on Cloudflare (or, for health-keys, refuses
+//           every health snapshot). health.json, the controller's signed snapshot, seeds the
+//           USHER_HEALTH KV namespace under `snapshot`; it is read through, so rewriting
+//           OUT/seed/USHER_HEALTH/snapshot publishes a new snapshot.
 // --worker  worker-build's output (index.js, index_bg.wasm); default edge/cloudflare/build.
 // --assets  a directory laid out by asset name (what `make edge-assets` writes to
 //           target/edge-assets), seeded into the USHER_ASSETS KV namespace.
@@ -45,6 +47,7 @@ const DOCUMENTS = [
   ['ticket-keys.json', 'USHER_TICKET_KEYS'],
   ['session-key.txt', 'USHER_SESSION_KEY'],
   ['content-keys.json', 'USHER_CONTENT_KEYS'],
+  ['health-keys.json', 'USHER_HEALTH_KEYS'],
 ];
 const NAMESPACES = ['USHER_ASSETS', 'USHER_LEASES', 'USHER_HEALTH'];
 // Cap'n Proto declaration names are camelCase: USHER_ASSETS is declared as kvAssets.

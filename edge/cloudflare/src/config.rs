@@ -8,7 +8,8 @@
 //! | `USHER_TICKET_KEYS` | secret | `ticket-keys` (JSON keyring) | yes |
 //! | `USHER_SESSION_KEY` | secret | `session-key` (hex) | yes |
 //! | `USHER_CONTENT_KEYS` | secret | `content-keys` (JSON keyring) | when an event is encrypted |
-//! | `USHER_HEALTH` | KV namespace | the health snapshot, under the key `snapshot` | no |
+//! | `USHER_HEALTH_KEYS` | secret | `health-keys` (JSON keyring) | to trust a health snapshot |
+//! | `USHER_HEALTH` | KV namespace | the signed health snapshot, under the key `snapshot` | no |
 //!
 //! A variable may be a string holding the document or, as wrangler writes a `[vars]` table, a
 //! JSON object: both reach the core as the same bytes of JSON.
@@ -24,9 +25,12 @@
 //!   consistency window is KV's edge cache (a location sees a new value up to 60 s after it
 //!   was written elsewhere) plus this memo; the core itself ignores a snapshot past its own
 //!   expiry and falls back to the static weights.
+//! - Anyone with a Cloudflare API token for the namespace can write KV, so the snapshot is
+//!   opened by [`EdgeConfig::health`]: only an envelope signed with a `USHER_HEALTH_KEYS` key
+//!   (a Worker secret) is used.
 //!
-//! A snapshot that cannot be read or decoded is never an error for the viewer: the core falls
-//! back to the configured static weights, and the access line says why.
+//! A snapshot that cannot be read, verified or decoded is never an error for the viewer: the
+//! core falls back to the configured static weights, and the access line says why.
 
 use std::convert::Infallible;
 use std::rc::Rc;
@@ -46,6 +50,8 @@ pub(crate) const TICKET_KEYS: &str = "USHER_TICKET_KEYS";
 pub(crate) const SESSION_KEY: &str = "USHER_SESSION_KEY";
 /// The `content-keys` secret.
 pub(crate) const CONTENT_KEYS: &str = "USHER_CONTENT_KEYS";
+/// The `health-keys` secret.
+pub(crate) const HEALTH_KEYS: &str = "USHER_HEALTH_KEYS";
 /// The KV namespace the steering controller publishes the health snapshot to.
 pub(crate) const HEALTH_STORE: &str = "USHER_HEALTH";
 /// The snapshot's key in [`HEALTH_STORE`].
@@ -61,6 +67,7 @@ const DOCUMENTS: DocumentNames = DocumentNames {
     ticket_keys: TICKET_KEYS,
     session_key: SESSION_KEY,
     content_keys: CONTENT_KEYS,
+    health_keys: HEALTH_KEYS,
 };
 
 /// Reads and checks the documents through `lookup` (the Worker's bindings, or a test's
@@ -91,10 +98,16 @@ impl HealthMemo {
 
     /// Takes in what a read of KV at `now_ms` gave: the value (`None`: no snapshot published),
     /// or the store's error. A failed read keeps the snapshot in hand: the core judges its age.
-    pub(crate) fn update(&mut self, now_ms: u64, read: Result<Option<String>, String>) {
+    /// A new value is opened with `config`'s health keys.
+    pub(crate) fn update(
+        &mut self,
+        now_ms: u64,
+        read: Result<Option<String>, String>,
+        config: &EdgeConfig,
+    ) {
         self.read_at_ms = Some(now_ms);
         match read {
-            Err(error) => self.error = Some(format!("{HEALTH_STORE} unreadable: {error}")),
+            Err(error) => self.error = Some(format!("unreadable: {HEALTH_STORE}: {error}")),
             Ok(None) => {
                 self.raw = None;
                 self.snapshot = None;
@@ -102,20 +115,16 @@ impl HealthMemo {
             }
             Ok(Some(raw)) if self.raw.as_ref() == Some(&raw) => {}
             Ok(Some(raw)) => {
-                // An empty value is how an operator clears the snapshot by hand.
-                let decoded = if raw.trim().is_empty() {
-                    Ok(None)
-                } else {
-                    HealthSnapshot::from_json(raw.as_bytes()).map(Some)
-                };
-                match decoded {
+                // An empty value is how an operator clears the snapshot by hand: the core says
+                // there is none.
+                match config.health(raw.as_bytes()) {
                     Ok(snapshot) => {
                         self.snapshot = snapshot.map(Rc::new);
                         self.error = None;
                     }
                     Err(error) => {
                         self.snapshot = None;
-                        self.error = Some(format!("{HEALTH_STORE} snapshot ignored: {error}"));
+                        self.error = Some(error.to_string());
                     }
                 }
                 self.raw = Some(raw);
@@ -168,9 +177,11 @@ mod bindings {
         static HEALTH: RefCell<HealthMemo> = RefCell::new(HealthMemo::default());
     }
 
-    /// The health snapshot to decide with at `now_ms`, and what went wrong with it, if anything.
+    /// The health snapshot to decide with at `now_ms`, opened with `config`'s health keys, and
+    /// what went wrong with it, if anything.
     pub(crate) async fn health(
         env: &Env,
+        config: &EdgeConfig,
         now_ms: u64,
     ) -> (Option<Rc<HealthSnapshot>>, Option<String>) {
         if HEALTH.with_borrow(|memo| memo.is_due(now_ms)) {
@@ -185,7 +196,7 @@ mod bindings {
                 // No namespace bound: no snapshot, the static weights.
                 Err(_) => Ok(None),
             };
-            HEALTH.with_borrow_mut(|memo| memo.update(now_ms, read));
+            HEALTH.with_borrow_mut(|memo| memo.update(now_ms, read, config));
         }
         HEALTH.with_borrow(|memo| (memo.snapshot(), memo.error()))
     }
@@ -197,6 +208,8 @@ pub(crate) use bindings::{current, health};
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use usher_shared::health::{HealthKeys, seal};
 
     use super::*;
 
@@ -214,11 +227,17 @@ mod tests {
             (TICKET_KEYS, read("ticket-keys.json")),
             (SESSION_KEY, read("session-key.txt")),
             (CONTENT_KEYS, read("content-keys.json")),
+            (HEALTH_KEYS, read("health-keys.json")),
         ])
     }
 
+    fn edge_config() -> EdgeConfig {
+        let vars = conformance();
+        load(|name| vars.get(name).cloned()).unwrap()
+    }
+
     /// A health snapshot the core accepts (everybody on the first of the conformance
-    /// pathways), numbered `seq`.
+    /// pathways), numbered `seq`, signed with the conformance health key.
     fn snapshot_json(seq: u64) -> String {
         let cdn = |id: &str, static_weight_bp: u16, weight_bp: u16| {
             serde_json::json!({
@@ -226,7 +245,7 @@ mod tests {
                 "weight_bp": weight_bp, "state": "healthy", "reason": "healthy"
             })
         };
-        serde_json::json!({
+        let json = serde_json::json!({
             "format_version": 1,
             "seq": seq,
             "generated_at_ms": 1_767_225_600_000_u64,
@@ -234,7 +253,9 @@ mod tests {
             "cdns": [cdn("cdn-a", 5000, 10_000), cdn("cdn-b", 3000, 0), cdn("cdn-c", 2000, 0)],
             "slots": "0".repeat(1000),
         })
-        .to_string()
+        .to_string();
+        let keys = HealthKeys::from_json(conformance()[HEALTH_KEYS].as_bytes()).unwrap();
+        String::from_utf8(seal(&keys, "h-2026", json.as_bytes()).unwrap()).unwrap()
     }
 
     #[test]
@@ -247,9 +268,10 @@ mod tests {
 
     #[test]
     fn kv_is_read_again_only_after_the_refresh_interval() {
+        let config = edge_config();
         let mut memo = HealthMemo::default();
         assert!(memo.is_due(1_000));
-        memo.update(1_000, Ok(None));
+        memo.update(1_000, Ok(None), &config);
         assert!(!memo.is_due(1_000 + HEALTH_REFRESH_MS - 1));
         assert!(memo.is_due(1_000 + HEALTH_REFRESH_MS));
         // A clock that went backwards does not stop reads for good.
@@ -258,48 +280,63 @@ mod tests {
 
     #[test]
     fn a_published_snapshot_is_decoded_once_and_replaced_when_it_changes() {
+        let config = edge_config();
         let mut memo = HealthMemo::default();
-        memo.update(0, Ok(Some(snapshot_json(7))));
+        memo.update(0, Ok(Some(snapshot_json(7))), &config);
         let first = memo.snapshot().unwrap();
         assert_eq!(first.seq(), 7);
         assert!(memo.error().is_none());
         // The same bytes: the same decoded snapshot, not a new one.
-        memo.update(HEALTH_REFRESH_MS, Ok(Some(snapshot_json(7))));
+        memo.update(HEALTH_REFRESH_MS, Ok(Some(snapshot_json(7))), &config);
         assert!(Rc::ptr_eq(&first, &memo.snapshot().unwrap()));
-        memo.update(2 * HEALTH_REFRESH_MS, Ok(Some(snapshot_json(8))));
+        memo.update(2 * HEALTH_REFRESH_MS, Ok(Some(snapshot_json(8))), &config);
         assert_eq!(memo.snapshot().unwrap().seq(), 8);
     }
 
     #[test]
     fn a_failed_read_keeps_the_snapshot_and_says_why() {
+        let config = edge_config();
         let mut memo = HealthMemo::default();
-        memo.update(0, Ok(Some(snapshot_json(7))));
-        memo.update(HEALTH_REFRESH_MS, Err("network lost".to_owned()));
+        memo.update(0, Ok(Some(snapshot_json(7))), &config);
+        memo.update(HEALTH_REFRESH_MS, Err("network lost".to_owned()), &config);
         assert_eq!(memo.snapshot().unwrap().seq(), 7);
         assert_eq!(
             memo.error().as_deref(),
-            Some("USHER_HEALTH unreadable: network lost")
+            Some("unreadable: USHER_HEALTH: network lost")
         );
     }
 
     #[test]
     fn an_undecodable_or_removed_snapshot_means_static_weights() {
+        let config = edge_config();
         let mut memo = HealthMemo::default();
-        memo.update(0, Ok(Some(snapshot_json(7))));
-        memo.update(HEALTH_REFRESH_MS, Ok(Some("{not json".to_owned())));
+        memo.update(0, Ok(Some(snapshot_json(7))), &config);
+        memo.update(HEALTH_REFRESH_MS, Ok(Some("{not json".to_owned())), &config);
         assert!(memo.snapshot().is_none());
-        assert!(
-            memo.error()
-                .unwrap()
-                .starts_with("USHER_HEALTH snapshot ignored:")
-        );
-        memo.update(2 * HEALTH_REFRESH_MS, Ok(Some(snapshot_json(7))));
+        assert!(memo.error().unwrap().starts_with("unsigned: "));
+        memo.update(2 * HEALTH_REFRESH_MS, Ok(Some(snapshot_json(7))), &config);
         assert!(memo.snapshot().is_some());
-        memo.update(3 * HEALTH_REFRESH_MS, Ok(None));
+        memo.update(3 * HEALTH_REFRESH_MS, Ok(None), &config);
         assert!(memo.snapshot().is_none());
         assert!(memo.error().is_none());
-        memo.update(4 * HEALTH_REFRESH_MS, Ok(Some(" \n".to_owned())));
+        memo.update(4 * HEALTH_REFRESH_MS, Ok(Some(" \n".to_owned())), &config);
         assert!(memo.snapshot().is_none());
         assert!(memo.error().is_none());
+    }
+
+    #[test]
+    fn a_snapshot_signed_with_another_key_or_changed_is_refused() {
+        let config = edge_config();
+        let mut memo = HealthMemo::default();
+        let tampered = snapshot_json(7).replacen("\"seq\":7", "\"seq\":9", 1);
+        memo.update(0, Ok(Some(tampered)), &config);
+        assert!(memo.snapshot().is_none());
+        assert!(memo.error().unwrap().starts_with("bad_signature: "));
+        let mut vars = conformance();
+        vars.remove(HEALTH_KEYS);
+        let keyless = load(|name| vars.get(name).cloned()).unwrap();
+        memo.update(HEALTH_REFRESH_MS, Ok(Some(snapshot_json(7))), &keyless);
+        assert!(memo.snapshot().is_none());
+        assert!(memo.error().unwrap().starts_with("no_health_keys: "));
     }
 }

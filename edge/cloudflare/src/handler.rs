@@ -102,7 +102,7 @@ pub(crate) async fn handle(
     };
     let (outcome, health_error) = match config::current(&env) {
         Ok(edge_config) => {
-            let (health, health_error) = config::health(&env, at_ms).await;
+            let (health, health_error) = config::health(&env, edge_config, at_ms).await;
             let ip = request.headers().get(convert::CLIENT_IP).ok().flatten();
             let country = request.cf().and_then(|cf| cf.country());
             let asn = request.cf().and_then(|cf| cf.asn());

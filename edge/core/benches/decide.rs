@@ -45,6 +45,7 @@ fn config() -> EdgeConfig {
         "ticket-keys.json",
         "session-key.txt",
         "content-keys.json",
+        "health-keys.json",
     ]
     .iter()
     .map(|n| read(n))
@@ -56,6 +57,7 @@ fn config() -> EdgeConfig {
         ticket_keys: Some(&parts[3]),
         session_key: Some(&parts[4]),
         content_keys: Some(&parts[5]),
+        health_keys: Some(&parts[6]),
     })
     .unwrap()
 }

@@ -37,7 +37,9 @@ pub struct AccessLine<'a> {
     pub cache: Option<&'a str>,
     /// What went wrong, when something did: the configuration error, the origin's failure.
     pub error: Option<&'a str>,
-    /// Why the health snapshot was ignored, if it was.
+    /// Why the health snapshot was ignored, if it was: a `config::HealthError` as text, so
+    /// starting with its code (`no_health_keys`, `unsigned`, `bad_signature`, ...), or
+    /// `unreadable: …` when the adapter's store failed.
     pub health_error: Option<&'a str>,
     /// Why a lease record could not be read or written, if it could not.
     pub store_error: Option<&'a str>,

@@ -1,8 +1,9 @@
 //! The edge's configuration: what each platform's stores hold, parsed and checked once.
 //!
-//! An edge reads five documents, and a sixth when an event is encrypted, each from the store its
-//! platform provides for it (Fastly's Config and Secret stores, Cloudflare's KV and secrets, files
-//! or environment for WASI hosts):
+//! An edge reads five documents, a sixth when an event is encrypted and a seventh when it is
+//! steered by the controller's health snapshot, each from the store its platform provides for it
+//! (Fastly's Config and Secret stores, Cloudflare's KV and secrets, files or environment for WASI
+//! hosts):
 //!
 //! | part | store | holds |
 //! |---|---|---|
@@ -12,17 +13,26 @@
 //! | `ticket-keys` | secret | the ticketing system's HS256 keyring (`{"kid": "hex"}`) |
 //! | `session-key` | secret | the EdgeAuth key for session tokens, in hex |
 //! | `content-keys` | secret | the master secrets of encrypted events' AES-128 keys (`{"kid": "hex"}`), optional |
+//! | `health-keys` | secret | the keys the controller signs health snapshots with (`{"kid": "hex"}`), optional |
 //!
-//! Every part but `content-keys` is required, and so is every field of a part but an event's
-//! `key_ids`: a missing or malformed part is a [`ConfigError`] naming the part and the field,
-//! never a silent default. `content-keys` is required as soon as an event names a key id. The core never reads a
-//! store itself; the adapter passes the bytes in ([`ConfigParts`]).
+//! Every part but `content-keys` and `health-keys` is required, and so is every field of a part
+//! but an event's `key_ids`: a missing or malformed part is a [`ConfigError`] naming the part and
+//! the field, never a silent default. `content-keys` is required as soon as an event names a key
+//! id. The core never reads a store itself; the adapter passes the bytes in ([`ConfigParts`]).
+//!
+//! The health snapshot is not a configuration document: the controller republishes it every few
+//! seconds, into a store anyone with write access to it could fill. Every adapter hands the bytes
+//! it read to [`EdgeConfig::health`], which accepts only an envelope signed with a `health-keys`
+//! key (`usher_shared::health::signature`); without `health-keys` every snapshot is refused.
+//! A refused snapshot is never fatal: the static weights apply and the access log's
+//! `health_error` says why ([`HealthError`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
 use usher_shared::content_key::ContentKeys;
+use usher_shared::health::{HealthKeys, HealthSnapshot, SignatureError, signature};
 use usher_shared::token::edgeauth::{self, EdgeAuth};
 use usher_shared::token::{Algorithm, Keyring};
 
@@ -42,6 +52,8 @@ pub struct ConfigParts<'a> {
     pub session_key: Option<&'a [u8]>,
     /// The `content-keys` secret.
     pub content_keys: Option<&'a [u8]>,
+    /// The `health-keys` secret.
+    pub health_keys: Option<&'a [u8]>,
 }
 
 impl fmt::Debug for ConfigParts<'_> {
@@ -54,6 +66,7 @@ impl fmt::Debug for ConfigParts<'_> {
             .field("ticket_keys", &self.ticket_keys.is_some())
             .field("session_key", &self.session_key.is_some())
             .field("content_keys", &self.content_keys.is_some())
+            .field("health_keys", &self.health_keys.is_some())
             .finish()
     }
 }
@@ -62,8 +75,8 @@ impl fmt::Debug for ConfigParts<'_> {
 /// secret material: secret parts are reported by name only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The part: `events`, `pathways`, `settings`, `ticket-keys`, `session-key` or
-    /// `content-keys`.
+    /// The part: `events`, `pathways`, `settings`, `ticket-keys`, `session-key`,
+    /// `content-keys` or `health-keys`.
     pub part: &'static str,
     /// What is wrong, naming the field.
     pub message: String,
@@ -85,6 +98,51 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Why a health snapshot was refused. Never fatal: the static weights apply. The access log's
+/// `health_error` is this error's `Display`, which starts with its code ([`HealthError::code`])
+/// so a log query can match on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealthError {
+    /// A snapshot was published, but this edge has no `health-keys` to check it with:
+    /// `no_health_keys`.
+    NoHealthKeys,
+    /// The envelope or the snapshot in it was refused: the signature's code (`unsigned`,
+    /// `malformed_envelope`, `unknown_key`, `bad_signature`, `decode`).
+    Refused(SignatureError),
+}
+
+impl HealthError {
+    /// The stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HealthError::NoHealthKeys => "no_health_keys",
+            HealthError::Refused(error) => error.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for HealthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HealthError::NoHealthKeys => write!(
+                f,
+                "{}: no health-keys configured, so no snapshot can be trusted",
+                self.code()
+            ),
+            HealthError::Refused(error) => write!(f, "{}: {error}", self.code()),
+        }
+    }
+}
+
+impl std::error::Error for HealthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HealthError::NoHealthKeys => None,
+            HealthError::Refused(error) => Some(error),
+        }
+    }
+}
 
 /// An origin: where the edge fetches playlists and segments for the events it serves.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -234,6 +292,8 @@ pub struct EdgeConfig {
     pub session: EdgeAuth,
     /// The master secrets of content keys, when any event is encrypted.
     pub content_keys: Option<ContentKeys>,
+    /// The keys health snapshots must be signed with; without them every snapshot is refused.
+    pub health_keys: Option<HealthKeys>,
 }
 
 /// What a platform calls each document of [`ConfigParts`]: an environment variable, a binding,
@@ -252,10 +312,12 @@ pub struct DocumentNames {
     pub session_key: &'static str,
     /// The `content-keys` secret's name.
     pub content_keys: &'static str,
+    /// The `health-keys` secret's name.
+    pub health_keys: &'static str,
 }
 
 impl EdgeConfig {
-    /// Looks the six documents up by their platform's `names` and checks them
+    /// Looks the seven documents up by their platform's `names` and checks them
     /// ([`EdgeConfig::from_parts`]). `lookup` gives a document's bytes, `None` when the
     /// platform has no such document, or why it could not be read, which is a [`ConfigError`]
     /// for that part (`could not be read: …`; the lookup's error must not hold secret
@@ -275,6 +337,7 @@ impl EdgeConfig {
         let ticket_keys = read("ticket-keys", names.ticket_keys)?;
         let session_key = read("session-key", names.session_key)?;
         let content_keys = read("content-keys", names.content_keys)?;
+        let health_keys = read("health-keys", names.health_keys)?;
         EdgeConfig::from_parts(&ConfigParts {
             events: events.as_ref().map(AsRef::as_ref),
             pathways: pathways.as_ref().map(AsRef::as_ref),
@@ -282,6 +345,7 @@ impl EdgeConfig {
             ticket_keys: ticket_keys.as_ref().map(AsRef::as_ref),
             session_key: session_key.as_ref().map(AsRef::as_ref),
             content_keys: content_keys.as_ref().map(AsRef::as_ref),
+            health_keys: health_keys.as_ref().map(AsRef::as_ref),
         })
     }
 
@@ -402,6 +466,13 @@ impl EdgeConfig {
             }
         }
 
+        let health_keys = parts
+            .health_keys
+            .filter(|doc| !doc.trim_ascii().is_empty())
+            .map(HealthKeys::from_json)
+            .transpose()
+            .map_err(|e| ConfigError::new("health-keys", e.to_string()))?;
+
         Ok(EdgeConfig {
             origins,
             events: catalog,
@@ -410,7 +481,23 @@ impl EdgeConfig {
             ticket_keys,
             session,
             content_keys,
+            health_keys,
         })
+    }
+
+    /// The health snapshot in `raw`, as an adapter read it from its store: `Ok(None)` when
+    /// there is none (no bytes, or only whitespace, which is how a controller or an operator
+    /// withdraws a snapshot), the snapshot when `raw` is an envelope signed with one of the
+    /// `health-keys` and its JSON decodes, and otherwise why it is refused. Every adapter reads
+    /// its snapshot through this one function, so every platform refuses the same bytes.
+    pub fn health(&self, raw: &[u8]) -> Result<Option<HealthSnapshot>, HealthError> {
+        if raw.trim_ascii().is_empty() {
+            return Ok(None);
+        }
+        let keys = self.health_keys.as_ref().ok_or(HealthError::NoHealthKeys)?;
+        signature::open(keys, raw)
+            .map(Some)
+            .map_err(HealthError::Refused)
     }
 
     /// The event with this id.
@@ -538,6 +625,7 @@ pub(crate) mod tests {
     pub(crate) const TICKET_KEYS: &str = r#"{"k1": "00112233445566778899aabbccddeeff"}"#;
     pub(crate) const SESSION_KEY: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
     pub(crate) const CONTENT_KEYS: &str = r#"{"final-k1": "f00dfacef00dfacef00dfacef00dface"}"#;
+    pub(crate) const HEALTH_KEYS: &str = r#"{"h1": "5eed5eed5eed5eed5eed5eed5eed5eed"}"#;
 
     pub(crate) fn parts() -> ConfigParts<'static> {
         ConfigParts {
@@ -547,6 +635,7 @@ pub(crate) mod tests {
             ticket_keys: Some(TICKET_KEYS.as_bytes()),
             session_key: Some(SESSION_KEY.as_bytes()),
             content_keys: Some(CONTENT_KEYS.as_bytes()),
+            health_keys: Some(HEALTH_KEYS.as_bytes()),
         }
     }
 
@@ -702,6 +791,94 @@ pub(crate) mod tests {
         assert!(!printed.contains(SESSION_KEY), "{printed}");
         assert!(!printed.contains("f00dface"), "{printed}");
         assert!(!printed.contains("00112233445566778899"), "{printed}");
+        assert!(!printed.contains("5eed5eed"), "{printed}");
+    }
+
+    /// A snapshot over the test pathways, everybody on `cdn-b`.
+    fn snapshot_json() -> Vec<u8> {
+        let cdn = |id: &str, static_weight_bp: u16, weight_bp: u16| {
+            serde_json::json!({
+                "id": id, "static_weight_bp": static_weight_bp, "score_permille": 500,
+                "weight_bp": weight_bp, "state": "healthy", "reason": "healthy"
+            })
+        };
+        serde_json::json!({
+            "format_version": usher_shared::health::FORMAT_VERSION,
+            "seq": 3,
+            "generated_at_ms": 1_000,
+            "expires_at_ms": 61_000,
+            "cdns": [cdn("cdn-a", 6000, 0), cdn("cdn-b", 4000, 10_000)],
+            "slots": "1".repeat(100),
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn sealed(keys: &str, kid: &str, json: &[u8]) -> Vec<u8> {
+        let keys = HealthKeys::from_json(keys.as_bytes()).unwrap();
+        signature::seal(&keys, kid, json).unwrap()
+    }
+
+    #[test]
+    fn health_keys_are_optional_and_a_bad_document_names_its_part() {
+        for doc in [None, Some(&b""[..]), Some(&b" \n"[..])] {
+            let mut p = parts();
+            p.health_keys = doc;
+            assert!(EdgeConfig::from_parts(&p).unwrap().health_keys.is_none());
+        }
+        let mut p = parts();
+        p.health_keys = Some(br#"{"h1": "5eed"}"#);
+        let err = EdgeConfig::from_parts(&p).unwrap_err();
+        assert_eq!(err.part, "health-keys");
+        assert!(err.message.contains("shorter than 16 bytes"), "{err}");
+        assert!(!err.to_string().contains("5eed"), "{err}");
+    }
+
+    #[test]
+    fn only_a_snapshot_signed_with_a_health_key_is_trusted() {
+        let config = EdgeConfig::from_parts(&parts()).unwrap();
+        let json = snapshot_json();
+        let snapshot = config
+            .health(&sealed(HEALTH_KEYS, "h1", &json))
+            .unwrap()
+            .unwrap();
+        assert_eq!(snapshot.seq(), 3);
+        let refused = |raw: &[u8]| config.health(raw).unwrap_err();
+        assert_eq!(refused(&json).code(), "unsigned");
+        let other = r#"{"h2": "5eed5eed5eed5eed5eed5eed5eed5eed"}"#;
+        assert_eq!(refused(&sealed(other, "h2", &json)).code(), "unknown_key");
+        let forged = r#"{"h1": "0badc0de0badc0de0badc0de0badc0de"}"#;
+        assert_eq!(
+            refused(&sealed(forged, "h1", &json)).code(),
+            "bad_signature"
+        );
+        let mut tampered = sealed(HEALTH_KEYS, "h1", &json);
+        let last = tampered.len() - 3;
+        tampered[last] ^= 1;
+        assert_eq!(refused(&tampered).code(), "bad_signature");
+        let invalid = sealed(HEALTH_KEYS, "h1", b"{\"format_version\":1}");
+        let error = refused(&invalid);
+        assert_eq!(error.code(), "decode");
+        // The access log's field: the code first, then what it means.
+        assert!(
+            error.to_string().starts_with("decode: signed, but "),
+            "{error}"
+        );
+        // Nothing published: nothing to refuse, keys or not.
+        assert_eq!(config.health(b" \n").unwrap(), None);
+    }
+
+    #[test]
+    fn without_health_keys_every_snapshot_is_refused() {
+        let mut p = parts();
+        p.health_keys = None;
+        let config = EdgeConfig::from_parts(&p).unwrap();
+        let error = config
+            .health(&sealed(HEALTH_KEYS, "h1", &snapshot_json()))
+            .unwrap_err();
+        assert_eq!(error, HealthError::NoHealthKeys);
+        assert!(error.to_string().starts_with("no_health_keys: "), "{error}");
+        assert_eq!(config.health(b"").unwrap(), None);
     }
 
     /// Names unlike the part names, as a platform's variables are.
@@ -712,6 +889,7 @@ pub(crate) mod tests {
         ticket_keys: "USHER_TICKET_KEYS",
         session_key: "USHER_SESSION_KEY",
         content_keys: "USHER_CONTENT_KEYS",
+        health_keys: "USHER_HEALTH_KEYS",
     };
 
     fn documents() -> BTreeMap<&'static str, &'static str> {
@@ -722,6 +900,7 @@ pub(crate) mod tests {
             (NAMES.ticket_keys, TICKET_KEYS),
             (NAMES.session_key, SESSION_KEY),
             (NAMES.content_keys, CONTENT_KEYS),
+            (NAMES.health_keys, HEALTH_KEYS),
         ])
     }
 

@@ -9,7 +9,8 @@
 //! | `usher_secrets` (Secret Store) | `ticket-keys` | `ticket-keys` (JSON keyring) | yes |
 //! | `usher_secrets` (Secret Store) | `session-key` | `session-key` (hex) | yes |
 //! | `usher_secrets` (Secret Store) | `content-keys` | `content-keys` (JSON keyring) | when an event is encrypted |
-//! | `usher_health` (KV store) | `snapshot` | health snapshot (JSON) | no |
+//! | `usher_secrets` (Secret Store) | `health-keys` | `health-keys` (JSON keyring) | to trust a health snapshot |
+//! | `usher_health` (KV store) | `snapshot` | health snapshot (the controller's signed envelope) | no |
 //! | `usher_config` (Config Store) | `qoe-log-endpoint`, `access-log-endpoint` | log endpoint names | no |
 //!
 //! Store keys are the core's part names, so a [`ConfigError`] names the key to fix.
@@ -23,7 +24,10 @@
 //! Store keeps encrypted and out of the service's configuration API.
 //!
 //! A missing or unusable health snapshot is not an error: the core then falls back to the
-//! configured static weights, and the access log says why the snapshot was ignored.
+//! configured static weights, and the access log says why the snapshot was ignored. The KV
+//! store is writable by whoever holds a Fastly API token with KV access, so the snapshot is
+//! opened by [`EdgeConfig::health`]: only an envelope signed with a `health-keys` key, which
+//! lives in the Secret Store, is used.
 //!
 //! The documents are parsed once per instance (`handler` keeps the result in a `OnceLock`).
 //! Compute starts a fresh instance per request, so in practice this is once per request: a few
@@ -34,7 +38,7 @@ use usher_shared::health::HealthSnapshot;
 
 /// The Config Store with the `events`, `pathways` and `settings` documents.
 pub(crate) const CONFIG_STORE: &str = "usher_config";
-/// The Secret Store with `ticket-keys`, `session-key` and `content-keys`.
+/// The Secret Store with `ticket-keys`, `session-key`, `content-keys` and `health-keys`.
 pub(crate) const SECRET_STORE: &str = "usher_secrets";
 /// The KV store the steering controller publishes the health snapshot to.
 pub(crate) const HEALTH_STORE: &str = "usher_health";
@@ -57,6 +61,8 @@ pub(crate) const TICKET_KEYS: &str = "ticket-keys";
 pub(crate) const SESSION_KEY: &str = "session-key";
 /// The `content-keys` secret's key.
 pub(crate) const CONTENT_KEYS: &str = "content-keys";
+/// The `health-keys` secret's key.
+pub(crate) const HEALTH_KEYS: &str = "health-keys";
 
 /// The documents' keys: the core's part names.
 const DOCUMENTS: DocumentNames = DocumentNames {
@@ -66,6 +72,7 @@ const DOCUMENTS: DocumentNames = DocumentNames {
     ticket_keys: TICKET_KEYS,
     session_key: SESSION_KEY,
     content_keys: CONTENT_KEYS,
+    health_keys: HEALTH_KEYS,
 };
 
 /// The Config Store key naming the log endpoint for QoE events.
@@ -101,22 +108,23 @@ pub(crate) fn load(
 ) -> Result<Loaded, ConfigError> {
     // The secrets from the Secret Store, the documents from the Config Store.
     let config = EdgeConfig::from_documents(&DOCUMENTS, |key| {
-        if matches!(key, TICKET_KEYS | SESSION_KEY | CONTENT_KEYS) {
+        if matches!(key, TICKET_KEYS | SESSION_KEY | CONTENT_KEYS | HEALTH_KEYS) {
             secret(key)
         } else {
             config(key)
         }
     })?;
-    let source = format!("{HEALTH_STORE}/{HEALTH_KEY}");
     let (health, health_error) = match health {
         Ok(None) => (None, None),
-        // An empty value is how a controller withdraws its snapshot.
-        Ok(Some(bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => (None, None),
-        Ok(Some(bytes)) => match HealthSnapshot::from_json(&bytes) {
-            Ok(snapshot) => (Some(snapshot), None),
-            Err(error) => (None, Some(format!("{source} ignored: {error}"))),
+        // An empty value is how a controller withdraws its snapshot: the core says so.
+        Ok(Some(bytes)) => match config.health(&bytes) {
+            Ok(snapshot) => (snapshot, None),
+            Err(error) => (None, Some(error.to_string())),
         },
-        Err(error) => (None, Some(format!("{source} unreadable: {error}"))),
+        Err(error) => (
+            None,
+            Some(format!("unreadable: {HEALTH_STORE}/{HEALTH_KEY}: {error}")),
+        ),
     };
     Ok(Loaded {
         config,
@@ -177,6 +185,7 @@ mod tests {
         HashMap::from([
             (TICKET_KEYS, read("ticket-keys.json")),
             (SESSION_KEY, read("session-key.txt")),
+            (HEALTH_KEYS, read("health-keys.json")),
         ])
     }
 
@@ -214,24 +223,29 @@ mod tests {
         )
         .unwrap();
         assert!(bad.health.is_none());
-        assert!(
-            bad.health_error
-                .unwrap()
-                .starts_with("usher_health/snapshot ignored")
-        );
+        assert!(bad.health_error.unwrap().starts_with("unsigned: "));
         let down = load(from(&config), from(&secrets), Err("timeout".into())).unwrap();
         assert!(down.health.is_none());
-        assert!(down.health_error.unwrap().contains("timeout"));
+        assert_eq!(
+            down.health_error.unwrap(),
+            "unreadable: usher_health/snapshot: timeout"
+        );
         let empty = load(from(&config), from(&secrets), Ok(Some(b" \n".to_vec()))).unwrap();
         assert!(empty.health.is_none() && empty.health_error.is_none());
     }
 
     #[test]
-    fn the_local_health_snapshot_is_used() {
+    fn the_local_health_snapshot_is_signed_and_used() {
         let (config, secrets) = (local_config(), local_secrets());
         let snapshot = std::fs::read(format!("{LOCAL}/health.json")).unwrap();
-        let loaded = load(from(&config), from(&secrets), Ok(Some(snapshot))).unwrap();
+        let loaded = load(from(&config), from(&secrets), Ok(Some(snapshot.clone()))).unwrap();
         assert!(loaded.health.is_some(), "{:?}", loaded.health_error);
+        // The same envelope with the health keys missing from the Secret Store: refused.
+        let mut keyless = secrets.clone();
+        keyless.remove(HEALTH_KEYS);
+        let loaded = load(from(&config), from(&keyless), Ok(Some(snapshot))).unwrap();
+        assert!(loaded.health.is_none());
+        assert!(loaded.health_error.unwrap().starts_with("no_health_keys: "));
     }
 
     #[test]

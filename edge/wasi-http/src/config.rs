@@ -1,8 +1,9 @@
 //! The configuration as a WASI-HTTP host passes it: one environment variable per document, and
 //! the base URLs of the host's stores.
 //!
-//! The `wasi:http/proxy` world has no key-value store and no files, so the host hands the five
-//! documents of [`usher_edge_core::config::ConfigParts`] (and, optionally, the latest health snapshot) to the component
+//! The `wasi:http/proxy` world has no key-value store and no files, so the host hands the
+//! documents of [`usher_edge_core::config::ConfigParts`] (and, optionally, the latest signed
+//! health snapshot) to the component
 //! as environment variables, and offers its asset and lease stores as HTTP services
 //! ([`crate::services`]) whose base URLs come the same way:
 //!
@@ -14,7 +15,8 @@
 //! | `USHER_TICKET_KEYS` | `ticket-keys` (JSON keyring, secret) | yes |
 //! | `USHER_SESSION_KEY` | `session-key` (hex, secret) | yes |
 //! | `USHER_CONTENT_KEYS` | `content-keys` (JSON keyring, secret) | when an event is encrypted |
-//! | `USHER_HEALTH` | health snapshot (JSON) | no |
+//! | `USHER_HEALTH_KEYS` | `health-keys` (JSON keyring, secret) | to trust a health snapshot |
+//! | `USHER_HEALTH` | health snapshot (the controller's signed envelope) | no |
 //! | `USHER_ASSETS_URL` | base URL of the static asset store, e.g. `http://assets.usher.internal/` | no: every asset is then 404 `not_found` |
 //! | `USHER_STORE_URL` | base URL of the lease store, e.g. `http://store.usher.internal/` | no: leases then fail open (`store_unavailable`) |
 //!
@@ -24,7 +26,9 @@
 //! host already does when its environment changes.
 //!
 //! A missing or unusable health snapshot is not an error: the core then falls back to the
-//! configured static weights, and the access log says why the snapshot was ignored.
+//! configured static weights, and the access log says why the snapshot was ignored. The
+//! snapshot is opened by [`EdgeConfig::health`], as on every platform: only an envelope signed
+//! with a `USHER_HEALTH_KEYS` key is used.
 //!
 //! A base URL is a prefix: the asset name or store key is appended to it as it is, so it
 //! normally ends with `/`. It is not checked here; one that makes no valid URL fails each
@@ -50,6 +54,8 @@ pub(crate) const TICKET_KEYS: &str = "USHER_TICKET_KEYS";
 pub(crate) const SESSION_KEY: &str = "USHER_SESSION_KEY";
 /// The `content-keys` secret.
 pub(crate) const CONTENT_KEYS: &str = "USHER_CONTENT_KEYS";
+/// The `health-keys` secret.
+pub(crate) const HEALTH_KEYS: &str = "USHER_HEALTH_KEYS";
 /// The optional health snapshot.
 pub(crate) const HEALTH: &str = "USHER_HEALTH";
 /// The optional base URL of the static asset store.
@@ -86,18 +92,17 @@ const DOCUMENTS: DocumentNames = DocumentNames {
     ticket_keys: TICKET_KEYS,
     session_key: SESSION_KEY,
     content_keys: CONTENT_KEYS,
+    health_keys: HEALTH_KEYS,
 };
 
 /// Reads and checks the documents through `lookup` (the environment, or a test's table).
 pub(crate) fn load(lookup: impl Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
     let config = EdgeConfig::from_documents(&DOCUMENTS, |name| Ok::<_, Infallible>(lookup(name)))?;
-    // An empty variable is how some hosts spell "unset".
-    let (health, health_error) = match lookup(HEALTH).filter(|h| !h.trim().is_empty()) {
+    // An empty variable is how some hosts spell "unset"; the core treats it as no snapshot.
+    let (health, health_error) = match lookup(HEALTH).map(|raw| config.health(raw.as_bytes())) {
         None => (None, None),
-        Some(json) => match HealthSnapshot::from_json(json.as_bytes()) {
-            Ok(snapshot) => (Some(snapshot), None),
-            Err(error) => (None, Some(format!("{HEALTH} ignored: {error}"))),
-        },
+        Some(Ok(snapshot)) => (snapshot, None),
+        Some(Err(error)) => (None, Some(error.to_string())),
     };
     let url = |name| lookup(name).filter(|u| !u.trim().is_empty());
     Ok(Loaded {
@@ -112,6 +117,8 @@ pub(crate) fn load(lookup: impl Fn(&str) -> Option<String>) -> Result<Loaded, Co
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use usher_shared::health::{HealthKeys, seal};
 
     use super::*;
 
@@ -129,7 +136,30 @@ mod tests {
             (TICKET_KEYS, read("ticket-keys.json")),
             (SESSION_KEY, read("session-key.txt")),
             (CONTENT_KEYS, read("content-keys.json")),
+            (HEALTH_KEYS, read("health-keys.json")),
         ])
+    }
+
+    /// A health snapshot over the conformance pathways, everybody on `cdn-c`, signed with the
+    /// conformance health key.
+    fn sealed_snapshot() -> String {
+        let cdn = |id: &str, static_weight_bp: u16, weight_bp: u16| {
+            serde_json::json!({
+                "id": id, "static_weight_bp": static_weight_bp, "score_permille": 500,
+                "weight_bp": weight_bp, "state": "healthy", "reason": "healthy"
+            })
+        };
+        let json = serde_json::json!({
+            "format_version": usher_shared::health::FORMAT_VERSION,
+            "seq": 4,
+            "generated_at_ms": 1_767_225_600_000_u64,
+            "expires_at_ms": 1_767_225_660_000_u64,
+            "cdns": [cdn("cdn-a", 5000, 0), cdn("cdn-b", 3000, 0), cdn("cdn-c", 2000, 10_000)],
+            "slots": "2".repeat(1000),
+        })
+        .to_string();
+        let keys = HealthKeys::from_json(conformance()[HEALTH_KEYS].as_bytes()).unwrap();
+        String::from_utf8(seal(&keys, "h-2026", json.as_bytes()).unwrap()).unwrap()
     }
 
     #[test]
@@ -156,19 +186,38 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_health_snapshot_is_ignored_and_said_why() {
+    fn a_signed_health_snapshot_is_used() {
+        let mut vars = conformance();
+        vars.insert(HEALTH, sealed_snapshot());
+        let loaded = load(|n| vars.get(n).cloned()).unwrap();
+        assert_eq!(loaded.health.map(|h| h.seq()), Some(4));
+        assert!(loaded.health_error.is_none());
+    }
+
+    #[test]
+    fn an_unsigned_or_bad_health_snapshot_is_ignored_and_said_why() {
         let mut vars = conformance();
         vars.insert(HEALTH, "{not json".to_owned());
         let loaded = load(|n| vars.get(n).cloned()).unwrap();
         assert!(loaded.health.is_none());
-        assert!(
-            loaded
-                .health_error
-                .unwrap()
-                .starts_with("USHER_HEALTH ignored")
-        );
+        assert!(loaded.health_error.unwrap().starts_with("unsigned: "));
+        let tampered = sealed_snapshot().replacen("\"seq\":4", "\"seq\":5", 1);
+        vars.insert(HEALTH, tampered);
+        let loaded = load(|n| vars.get(n).cloned()).unwrap();
+        assert!(loaded.health.is_none());
+        assert!(loaded.health_error.unwrap().starts_with("bad_signature: "));
         vars.insert(HEALTH, "  ".to_owned());
         let loaded = load(|n| vars.get(n).cloned()).unwrap();
         assert!(loaded.health_error.is_none());
+    }
+
+    #[test]
+    fn without_health_keys_a_signed_snapshot_is_refused() {
+        let mut vars = conformance();
+        vars.remove(HEALTH_KEYS);
+        vars.insert(HEALTH, sealed_snapshot());
+        let loaded = load(|n| vars.get(n).cloned()).unwrap();
+        assert!(loaded.health.is_none());
+        assert!(loaded.health_error.unwrap().starts_with("no_health_keys: "));
     }
 }

@@ -1,8 +1,8 @@
 //! `usher`: the operator's tool for Usher.
 //!
 //! Today it mints and verifies tokens, rewrites playlists and hosts the edge component locally
-//! (`usher edge serve`); runs an origin node (`usher origin`); later it grows the steering controller
-//! (`usher control`) and the local live event (`usher dev`). It is a thin front over the library crates: it parses
+//! (`usher edge serve`); runs an origin node (`usher origin`) and the steering controller
+//! (`usher control`); later it grows the local live event (`usher dev`). It is a thin front over the library crates: it parses
 //! arguments, reads files and the clock, calls the pure code, and prints.
 //!
 //! Exit codes are a contract: 0 success (a valid token), 1 a negative answer (an invalid token,
@@ -42,7 +42,7 @@ enum Command {
     Edge(edge::EdgeCommand),
     /// Run an origin: live ingest to an ABR ladder of CMAF LL-HLS segments.
     Origin(Box<origin::OriginArgs>),
-    /// The steering controller: simulate a scenario before the event.
+    /// The steering controller: run it, command it, simulate and report on events.
     #[command(subcommand)]
     Control(control::ControlCommand),
 }

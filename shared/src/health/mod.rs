@@ -15,11 +15,13 @@
 //! * `allocation`: weights from preferences with floors, caps and water-filling, in basis points.
 //! * [`slot`]: the stable session hash and the slot table's failover and bounded migration.
 //! * [`snapshot`]: the versioned, strictly decoded snapshot and the edge's assignment rule.
+//! * [`signature`]: the signed envelope around the snapshot's bytes, and the health keys.
 //! * [`model`]: state between evaluations and the evaluation step.
 //! * [`config`] and [`reason`]: the knobs and the reason codes.
 //!
-//! What this module does not do: measure anything, keep time, publish or sign snapshots. The
-//! controller does I/O and passes `now_ms`; the result depends only on the inputs.
+//! What this module does not do: measure anything, keep time or publish snapshots. The
+//! controller does I/O and passes `now_ms` (and its signing key); the result depends only on
+//! the inputs.
 //!
 //! The key design decision is the slot table: the controller decides *which viewers* move (all
 //! of a failed CDN's at once, otherwise a bounded number of settled ones), instead of the edge
@@ -34,16 +36,20 @@ pub mod model;
 pub mod reason;
 pub mod score;
 pub mod signal;
+pub mod signature;
 pub mod slot;
 pub mod snapshot;
 
 pub use config::{
     BASIS_POINTS, CdnConfig, ConfigError, GateConfig, HealthConfig, ScoreConfig, SteeringConfig,
 };
-pub use model::{CdnDecision, Evaluation, HealthModel, ResumeError, SlotMove};
+pub use model::{
+    CdnDecision, Evaluation, HealthModel, Override, OverrideError, ResumeError, SlotMove,
+};
 pub use reason::{CdnState, Reason};
 pub use score::SubScores;
 pub use signal::{Observation, ObserveError, SignalKind};
+pub use signature::{HealthKey, HealthKeys, KeyError, SignatureError, open, seal};
 pub use slot::{session_slot, static_slot_cdn};
 pub use snapshot::{
     Assignment, DecodeError, FORMAT_VERSION, GroupPlan, HealthSnapshot, PlanEntry, SnapshotCdn,

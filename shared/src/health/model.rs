@@ -106,6 +106,56 @@ impl Evaluation {
     }
 }
 
+/// An operator's override of what the scores say about one CDN (`usher control drain|pin`).
+///
+/// Overrides are the controller's state, not the snapshot's: a resumed model has none until
+/// the controller re-applies them (it keeps them in its data directory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Override {
+    /// No traffic: every slot of the CDN moves at the next evaluation, whatever the dwell and
+    /// the migration budget (move reason `failover`, CDN reason `drained`). Beats everything.
+    Drain,
+    /// A fixed target weight while the CDN is not gated (reason `pinned`); the other CDNs share
+    /// the rest by score. Slots move toward it within the normal migration budget. A gated
+    /// CDN is still failed over: safety beats the pin.
+    Pin {
+        /// The target weight in basis points.
+        weight_bp: u16,
+    },
+}
+
+/// Why an override was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OverrideError {
+    /// No such CDN in the configuration.
+    UnknownCdn {
+        /// The id as given.
+        cdn: String,
+    },
+    /// The drain would leave no CDN to serve.
+    WouldDrainAll,
+    /// The pins would add up to more than the whole audience.
+    PinsOverWhole {
+        /// Their sum, in basis points.
+        sum_bp: u32,
+    },
+}
+
+impl fmt::Display for OverrideError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OverrideError::UnknownCdn { cdn } => write!(f, "unknown cdn {cdn:?}"),
+            OverrideError::WouldDrainAll => f.write_str("draining it would leave no cdn"),
+            OverrideError::PinsOverWhole { sum_bp } => {
+                write!(f, "pins add up to {sum_bp} bp, over 10000")
+            }
+        }
+    }
+}
+
+impl core::error::Error for OverrideError {}
+
 /// Why a snapshot could not be resumed from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResumeError {
@@ -177,6 +227,7 @@ struct Context<'a> {
     caps: Vec<u16>,
     now_ms: u64,
     any_fresh: bool,
+    overrides: &'a [Option<Override>],
 }
 
 /// The scoring model's state. See the module docs.
@@ -188,6 +239,7 @@ pub struct HealthModel {
     groups: BTreeMap<String, Plan>,
     seq: u64,
     demand_bps: Option<u64>,
+    overrides: Vec<Option<Override>>,
 }
 
 impl Plan {
@@ -242,6 +294,7 @@ impl HealthModel {
     /// A model for a validated configuration, with every table at the static layout.
     pub fn new(config: HealthConfig) -> Result<Self, ConfigError> {
         config.validate()?;
+        let ids_len = config.cdns.len();
         let ids = config.cdns.iter().map(|c| c.id.clone()).collect();
         let global = Plan::new(&config);
         let groups = config
@@ -256,6 +309,7 @@ impl HealthModel {
             groups,
             seq: 0,
             demand_bps: None,
+            overrides: vec![None; ids_len],
         })
     }
 
@@ -300,6 +354,71 @@ impl HealthModel {
             }
         }
         self.seq = self.seq.max(snapshot.seq());
+        Ok(())
+    }
+
+    /// Sets (`Some`) or clears (`None`) the operator's override of one CDN, effective at the
+    /// next evaluation. Refuses an unknown CDN, a drain of the last undrained CDN, and pins
+    /// adding up to more than 10000 basis points.
+    pub fn set_override(
+        &mut self,
+        cdn: &str,
+        value: Option<Override>,
+    ) -> Result<(), OverrideError> {
+        let i = self.index_of(cdn)?;
+        let mut next = self.overrides.clone();
+        if let Some(slot) = next.get_mut(i) {
+            *slot = value;
+        }
+        self.replace_overrides(next)
+    }
+
+    /// Pins several CDNs at once (one check of their sum, so weights can be moved between
+    /// pinned CDNs in one step). Other CDNs' overrides stay.
+    pub fn set_pins(&mut self, pins: &[(&str, u16)]) -> Result<(), OverrideError> {
+        let mut next = self.overrides.clone();
+        for (cdn, weight_bp) in pins {
+            let i = self.index_of(cdn)?;
+            if let Some(slot) = next.get_mut(i) {
+                *slot = Some(Override::Pin {
+                    weight_bp: *weight_bp,
+                });
+            }
+        }
+        self.replace_overrides(next)
+    }
+
+    /// The overrides in force, in CDN order.
+    pub fn overrides(&self) -> Vec<(&str, Override)> {
+        self.ids
+            .iter()
+            .zip(&self.overrides)
+            .filter_map(|(id, o)| o.map(|o| (id.as_str(), o)))
+            .collect()
+    }
+
+    fn index_of(&self, cdn: &str) -> Result<usize, OverrideError> {
+        self.ids
+            .iter()
+            .position(|id| id == cdn)
+            .ok_or_else(|| OverrideError::UnknownCdn { cdn: cdn.into() })
+    }
+
+    fn replace_overrides(&mut self, next: Vec<Option<Override>>) -> Result<(), OverrideError> {
+        if next.iter().all(|o| *o == Some(Override::Drain)) {
+            return Err(OverrideError::WouldDrainAll);
+        }
+        let sum_bp: u32 = next
+            .iter()
+            .map(|o| match o {
+                Some(Override::Pin { weight_bp }) => u32::from(*weight_bp),
+                _ => 0,
+            })
+            .sum();
+        if sum_bp > u32::from(BASIS_POINTS) {
+            return Err(OverrideError::PinsOverWhole { sum_bp });
+        }
+        self.overrides = next;
         Ok(())
     }
 
@@ -394,6 +513,7 @@ impl HealthModel {
             caps: self.caps(),
             now_ms,
             any_fresh: global_inputs.iter().any(|i| i.fresh),
+            overrides: &self.overrides,
         };
         let mut decisions = Vec::new();
         let mut moves = Vec::new();
@@ -479,6 +599,95 @@ impl HealthModel {
             groups,
         )
     }
+}
+
+/// Applies drains and pins to an allocation that sums to the whole: drained CDNs get nothing;
+/// pinned CDNs get their pins; the other CDNs with weight share the rest in proportion to what
+/// the scores gave them. When no unpinned CDN has weight, the pinned ones share the whole in
+/// proportion to their pins. Integer basis points by largest remainder, summing to the whole.
+fn with_overrides(bp: &[u16], drained: &[bool], pins: &[Option<u16>]) -> Vec<u16> {
+    let n = bp.len();
+    let flag = |v: &[bool], i: usize| v.get(i).copied().unwrap_or(false);
+    let pin = |i: usize| pins.get(i).copied().flatten();
+    let pinned_sum: f64 = (0..n).filter_map(pin).map(f64::from).sum();
+    let free: Vec<f64> = (0..n)
+        .map(|i| {
+            if flag(drained, i) || pin(i).is_some() {
+                0.0
+            } else {
+                f64::from(bp.get(i).copied().unwrap_or(0))
+            }
+        })
+        .collect();
+    let free_sum: f64 = free.iter().sum();
+    let whole = f64::from(BASIS_POINTS);
+    let exact: Vec<f64> = if free_sum > 0.0 {
+        let rest = (whole - pinned_sum).max(0.0);
+        (0..n)
+            .map(|i| match pin(i) {
+                Some(p) if !flag(drained, i) => f64::from(p),
+                _ => free.get(i).copied().unwrap_or(0.0) * rest / free_sum,
+            })
+            .collect()
+    } else if pinned_sum > 0.0 {
+        (0..n)
+            .map(|i| pin(i).map_or(0.0, |p| f64::from(p) * whole / pinned_sum))
+            .collect()
+    } else {
+        // Nothing pinned and nothing free: every usable CDN is drained or unweighted. Keep
+        // the allocation but for the drained, renormalised.
+        let kept: Vec<f64> = (0..n)
+            .map(|i| {
+                if flag(drained, i) {
+                    0.0
+                } else {
+                    f64::from(bp.get(i).copied().unwrap_or(0))
+                }
+            })
+            .collect();
+        let sum: f64 = kept.iter().sum();
+        if sum > 0.0 {
+            kept.iter().map(|k| k * whole / sum).collect()
+        } else {
+            let undrained = (0..n).filter(|&i| !flag(drained, i)).count().max(1) as f64;
+            (0..n)
+                .map(|i| {
+                    if flag(drained, i) {
+                        0.0
+                    } else {
+                        whole / undrained
+                    }
+                })
+                .collect()
+        }
+    };
+    largest_remainder(&exact)
+}
+
+/// Rounds non-negative values summing to the whole to integers summing to exactly the whole.
+fn largest_remainder(exact: &[f64]) -> Vec<u16> {
+    let mut out: Vec<u16> = exact.iter().map(|x| libm::floor(*x) as u16).collect();
+    let mut short = i64::from(BASIS_POINTS) - out.iter().map(|&x| i64::from(x)).sum::<i64>();
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    order.sort_by(|&a, &b| {
+        let frac = |i: usize| {
+            let x = exact.get(i).copied().unwrap_or(0.0);
+            x - libm::floor(x)
+        };
+        frac(b).total_cmp(&frac(a)).then(a.cmp(&b))
+    });
+    for i in order.into_iter().cycle().take(exact.len() * 2) {
+        if short <= 0 {
+            break;
+        }
+        if exact.get(i).copied().unwrap_or(0.0) > 0.0
+            && let Some(x) = out.get_mut(i)
+        {
+            *x += 1;
+            short -= 1;
+        }
+    }
+    out
 }
 
 /// Softmax preferences `static × exp((score − best) / temperature)`; subtracting the best score
@@ -580,10 +789,26 @@ fn evaluate_plan(
         .map(|(s, i)| *s == CdnState::Healthy && i.score < steer.emergency_score)
         .collect();
 
+    let drained: Vec<bool> = (0..inputs.len())
+        .map(|i| ctx.overrides.get(i).copied().flatten() == Some(Override::Drain))
+        .collect();
+    // A pin counts while its CDN is not gated: safety beats the pin.
+    let pins: Vec<Option<u16>> = (0..inputs.len())
+        .map(|i| match ctx.overrides.get(i).copied().flatten() {
+            Some(Override::Pin { weight_bp })
+                if states.get(i).copied() != Some(CdnState::Gated) =>
+            {
+                Some(weight_bp)
+            }
+            _ => None,
+        })
+        .collect();
+    let overridden = drained.iter().any(|d| *d) || pins.iter().any(Option::is_some);
+
     // Allocation.
     let mut last_resort = false;
     let mut competing = false;
-    let (bp, limits, held_back) = if !ctx.any_fresh {
+    let (mut bp, limits, held_back) = if !ctx.any_fresh {
         (
             statics.clone(),
             vec![Limit::Free; statics.len()],
@@ -593,6 +818,11 @@ fn evaluate_plan(
         let held: Vec<Option<f64>> = plan.tracks.iter().map(|t| t.held).collect();
         let prefs = preferences(&held, &statics, steer.temperature);
         let mut roles = roles_for(&states, &collapsed, &prefs);
+        for (role, &d) in roles.iter_mut().zip(&drained) {
+            if d {
+                *role = Role::Out;
+            }
+        }
         let usable = roles.iter().any(|r| !matches!(r, Role::Out));
         competing = roles.iter().any(|r| matches!(r, Role::Compete(_)));
         if !usable {
@@ -600,7 +830,11 @@ fn evaluate_plan(
             last_resort = true;
             let scores: Vec<Option<f64>> = inputs.iter().map(|i| Some(i.score)).collect();
             let prefs = preferences(&scores, &statics, steer.temperature);
-            roles = prefs.into_iter().map(Role::Compete).collect();
+            roles = prefs
+                .into_iter()
+                .zip(&drained)
+                .map(|(p, &d)| if d { Role::Out } else { Role::Compete(p) })
+                .collect();
         } else if !competing {
             // Only CDNs on probation or collapsed: none is known good, so share by the static
             // plan.
@@ -633,15 +867,20 @@ fn evaluate_plan(
         (alloc.bp, alloc.limits, held_back)
     };
 
+    if overridden {
+        bp = with_overrides(&bp, &drained, &pins);
+    }
+
     // Slot moves.
     let targets = apportion(&bp, cfg.slots);
-    let step = if ctx.any_fresh {
+    let step = if ctx.any_fresh || overridden {
         // A collapsed CDN's excess leaves at once only if some CDN is known good: if all of
         // them collapsed (a slow origin, say), moving viewers around would only add switches.
         let urgent: Vec<bool> = states
             .iter()
             .zip(&collapsed)
-            .map(|(s, &c)| !last_resort && (*s == CdnState::Gated || (c && competing)))
+            .zip(&drained)
+            .map(|((s, &c), &d)| d || (!last_resort && (*s == CdnState::Gated || (c && competing))))
             .collect();
         let budget = (u32::from(steer.max_migration_bp) * u32::from(cfg.slots))
             .div_ceil(u32::from(BASIS_POINTS))
@@ -674,8 +913,12 @@ fn evaluate_plan(
     let flag = |v: &[bool], i: usize| v.get(i).copied().unwrap_or(false);
     for (i, (track, input)) in plan.tracks.iter_mut().zip(inputs).enumerate() {
         let state = states.get(i).copied().unwrap_or(CdnState::NoData);
-        let reason = if !ctx.any_fresh {
+        let reason = if flag(&drained, i) {
+            Reason::Drained
+        } else if !ctx.any_fresh {
             Reason::StaticFallback
+        } else if pins.get(i).copied().flatten().is_some() {
+            Reason::Pinned
         } else {
             match (state, limits.get(i).copied().unwrap_or(Limit::Free)) {
                 (CdnState::Gated, _) if last_resort => Reason::LastResort,
@@ -777,6 +1020,132 @@ mod tests {
         );
         assert_eq!(e.decision(Some("country:DE"), "a").unwrap().slots, 0);
         assert_eq!(e.decision(None, "a").unwrap().state, CdnState::Healthy);
+    }
+
+    fn healthy_steps(m: &mut HealthModel, from: u64, steps: u64) -> Evaluation {
+        let mut last = None;
+        for step in from..from + steps {
+            let t = step * 5000;
+            requests(m, "a", None, t, 0);
+            requests(m, "b", None, t, 0);
+            last = Some(m.evaluate(t));
+        }
+        last.unwrap()
+    }
+
+    #[test]
+    fn a_drain_empties_the_cdn_in_one_evaluation_and_a_clear_hands_it_back() {
+        let mut m = model();
+        healthy_steps(&mut m, 0, 10);
+        m.set_override("a", Some(Override::Drain)).unwrap();
+        let e = healthy_steps(&mut m, 10, 1);
+        let a = e.decision(None, "a").unwrap();
+        assert_eq!((a.slots, a.weight_bp, a.reason), (0, 0, Reason::Drained));
+        assert_eq!(
+            a.state,
+            CdnState::Healthy,
+            "the state stays what was measured"
+        );
+        // In every group too.
+        assert_eq!(e.decision(Some("country:DE"), "a").unwrap().slots, 0);
+        assert!(
+            e.moves
+                .iter()
+                .all(|mv| mv.reason == Reason::Failover && mv.from == "a")
+        );
+        assert_eq!(m.overrides(), vec![("a", Override::Drain)]);
+        m.set_override("a", None).unwrap();
+        let e = healthy_steps(&mut m, 11, 12);
+        assert!(e.decision(None, "a").unwrap().slots > 300);
+    }
+
+    #[test]
+    fn a_drain_that_would_leave_no_cdn_and_pins_over_the_whole_are_refused() {
+        let mut m = model();
+        m.set_override("a", Some(Override::Drain)).unwrap();
+        assert_eq!(
+            m.set_override("b", Some(Override::Drain)),
+            Err(OverrideError::WouldDrainAll)
+        );
+        assert_eq!(
+            m.set_pins(&[("b", 6000), ("a", 6000)]),
+            Err(OverrideError::PinsOverWhole { sum_bp: 12000 })
+        );
+        assert_eq!(
+            m.set_override("zz", None),
+            Err(OverrideError::UnknownCdn { cdn: "zz".into() })
+        );
+        // A refused change leaves the overrides as they were.
+        assert_eq!(m.overrides(), vec![("a", Override::Drain)]);
+    }
+
+    #[test]
+    fn a_pin_converges_within_the_migration_budget() {
+        let mut m = model();
+        healthy_steps(&mut m, 0, 10);
+        m.set_pins(&[("a", 8000)]).unwrap();
+        let budget = usize::from(m.config.steering.max_migration_bp) * usize::from(m.config.slots)
+            / usize::from(BASIS_POINTS);
+        let mut t = 10;
+        loop {
+            let e = healthy_steps(&mut m, t, 1);
+            t += 1;
+            let global = e.moves.iter().filter(|mv| mv.group.is_none()).count();
+            assert!(global <= budget, "{global} moves in one step");
+            let a = e.decision(None, "a").unwrap();
+            assert_eq!((a.weight_bp, a.reason), (8000, Reason::Pinned));
+            if a.slots == 800 {
+                break;
+            }
+            assert!(t < 40, "the pin did not converge");
+        }
+    }
+
+    #[test]
+    fn a_gated_cdn_is_failed_over_even_when_pinned() {
+        let mut m = model();
+        healthy_steps(&mut m, 0, 10);
+        m.set_pins(&[("b", 9000)]).unwrap();
+        for step in 10..14u64 {
+            let t = step * 5000;
+            requests(&mut m, "a", None, t, 0);
+            requests(&mut m, "b", None, t, 60_000);
+            m.evaluate(t);
+        }
+        let e = m.evaluate(70_000);
+        let b = e.decision(None, "b").unwrap();
+        assert_eq!((b.state, b.slots, b.weight_bp), (CdnState::Gated, 0, 0));
+        assert_eq!(e.decision(None, "a").unwrap().weight_bp, BASIS_POINTS);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn overrides_keep_weights_whole_drained_empty_and_pins_exact(
+            raw in proptest::collection::vec(0u16..=10_000, 2..6),
+            drains in proptest::collection::vec(proptest::bool::ANY, 6),
+            pin_choice in proptest::collection::vec(proptest::option::of(0u16..=3000), 6),
+        ) {
+            let n = raw.len();
+            // An allocation summing to the whole, as `allocate` makes.
+            let total: u32 = raw.iter().map(|&x| u32::from(x)).sum::<u32>().max(1);
+            let exact: Vec<f64> = raw.iter().map(|&x| f64::from(x) * 10_000.0 / f64::from(total)).collect();
+            let bp = if raw.iter().all(|&x| x == 0) { vec![10_000 / n as u16; n] } else { largest_remainder(&exact) };
+            let mut drained: Vec<bool> = drains[..n].to_vec();
+            if drained.iter().all(|d| *d) { drained[0] = false; }
+            let pins: Vec<Option<u16>> = (0..n).map(|i| if drained[i] { None } else { pin_choice[i] }).collect();
+            let out = with_overrides(&bp, &drained, &pins);
+            let sum: u32 = out.iter().map(|&x| u32::from(x)).sum();
+            proptest::prop_assert_eq!(sum, 10_000);
+            for i in 0..n {
+                if drained[i] { proptest::prop_assert_eq!(out[i], 0); }
+            }
+            let free_weight: u32 = (0..n).filter(|&i| !drained[i] && pins[i].is_none()).map(|i| u32::from(bp[i])).sum();
+            if free_weight > 0 {
+                for i in 0..n {
+                    if let Some(p) = pins[i] { proptest::prop_assert_eq!(out[i], p); }
+                }
+            }
+        }
     }
 
     #[test]

@@ -50,11 +50,15 @@ pub enum Reason {
     Steered,
     /// Edge: the snapshot expired, so the static layout picked the CDN.
     SnapshotStale,
+    /// An operator drained the CDN: no traffic, and its slots left at once (format version 2).
+    Drained,
+    /// An operator pinned the CDN's weight (format version 2).
+    Pinned,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for docs, tests and log schema generation).
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 19] = [
         Reason::Healthy,
         Reason::GatedErrorRate,
         Reason::Recovering,
@@ -72,6 +76,8 @@ impl Reason {
         Reason::Rebalance,
         Reason::Steered,
         Reason::SnapshotStale,
+        Reason::Drained,
+        Reason::Pinned,
     ];
 
     /// The stable snake_case code, identical to the serde representation.
@@ -94,6 +100,8 @@ impl Reason {
             Reason::Rebalance => "rebalance",
             Reason::Steered => "steered",
             Reason::SnapshotStale => "snapshot_stale",
+            Reason::Drained => "drained",
+            Reason::Pinned => "pinned",
         }
     }
 }

@@ -12,8 +12,8 @@
 //! name existing CDNs, tables agree in size...) is checked, each with its own [`DecodeError`].
 //! A decoded [`HealthSnapshot`] is valid by construction: its fields are private.
 //!
-//! What this module does not do: sign or verify snapshots (a later layer wraps the JSON), or
-//! fetch them.
+//! What this module does not do: sign or verify snapshots ([`super::signature`] wraps the JSON
+//! bytes in a signed envelope), or fetch them.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -27,7 +27,11 @@ use super::reason::{CdnState, Reason};
 use super::slot::{decode_char, encode, session_slot, static_slot_cdn};
 
 /// The snapshot format this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+
+/// The oldest format version this build still reads. Version 2 added the reason codes
+/// `drained` and `pinned`; a version-1 document is read as it was.
+pub const OLDEST_FORMAT_VERSION: u16 = 1;
 
 /// A CDN's entry in the snapshot, with its global figures.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +88,7 @@ impl GroupPlan {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "Wire", into = "Wire")]
 pub struct HealthSnapshot {
+    version: u16,
     seq: u64,
     generated_at_ms: u64,
     expires_at_ms: u64,
@@ -345,7 +350,7 @@ impl TryFrom<Wire> for HealthSnapshot {
     type Error = DecodeError;
 
     fn try_from(w: Wire) -> Result<Self, DecodeError> {
-        if w.format_version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&w.format_version) {
             return Err(DecodeError::UnsupportedVersion {
                 found: w.format_version,
             });
@@ -410,6 +415,7 @@ impl TryFrom<Wire> for HealthSnapshot {
             }
         }
         Ok(Self {
+            version: w.format_version,
             seq: w.seq,
             generated_at_ms: w.generated_at_ms,
             expires_at_ms: w.expires_at_ms,
@@ -423,7 +429,7 @@ impl TryFrom<Wire> for HealthSnapshot {
 impl From<HealthSnapshot> for Wire {
     fn from(s: HealthSnapshot) -> Self {
         Wire {
-            format_version: FORMAT_VERSION,
+            format_version: s.version,
             seq: s.seq,
             generated_at_ms: s.generated_at_ms,
             expires_at_ms: s.expires_at_ms,
@@ -462,6 +468,7 @@ impl HealthSnapshot {
             .map(|(k, (entries, table))| (k, GroupPlan { entries, table }))
             .collect();
         Self {
+            version: FORMAT_VERSION,
             seq,
             generated_at_ms,
             expires_at_ms,
@@ -474,7 +481,7 @@ impl HealthSnapshot {
     /// Decodes and validates snapshot JSON.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
         let probe: VersionProbe = serde_json::from_slice(bytes).map_err(|e| malformed(&e))?;
-        if probe.format_version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&probe.format_version) {
             return Err(DecodeError::UnsupportedVersion {
                 found: probe.format_version,
             });
@@ -491,9 +498,9 @@ impl HealthSnapshot {
         serde_json::to_vec(&Wire::from(self.clone())).unwrap_or_default()
     }
 
-    /// Format version (always [`FORMAT_VERSION`] once decoded).
+    /// Format version: as decoded, or [`FORMAT_VERSION`] for a snapshot made by this build.
     pub fn format_version(&self) -> u16 {
-        FORMAT_VERSION
+        self.version
     }
 
     /// The controller's evaluation counter: higher is newer.
@@ -682,10 +689,10 @@ mod tests {
 
     #[test]
     fn future_version_is_named_as_such() {
-        let json = br#"{"format_version":2,"something_new":true}"#;
+        let json = br#"{"format_version":3,"something_new":true}"#;
         assert_eq!(
             HealthSnapshot::from_json(json),
-            Err(DecodeError::UnsupportedVersion { found: 2 })
+            Err(DecodeError::UnsupportedVersion { found: 3 })
         );
     }
 

@@ -920,8 +920,8 @@ fn snapshot_json_round_trips() {
         v
     );
     assert_eq!(HealthSnapshot::from_json(&s.to_json()).unwrap(), s);
-    assert_eq!(s.format_version(), 1);
-    assert_eq!(v["format_version"], 1);
+    assert_eq!(s.format_version(), 2);
+    assert_eq!(v["format_version"], 2);
     assert_eq!(v["slots"].as_str().unwrap().len(), 1000);
     assert_eq!(
         v["groups"]["country:DE"]["slots"].as_str().unwrap().len(),
@@ -941,8 +941,21 @@ fn snapshot_rejects_corrupt_inputs_with_specific_errors() {
         decode(&v).unwrap_err()
     };
     assert_eq!(
-        case(&|v| v["format_version"] = 2.into()),
-        DecodeError::UnsupportedVersion { found: 2 }
+        case(&|v| v["format_version"] = 3.into()),
+        DecodeError::UnsupportedVersion { found: 3 }
+    );
+    assert_eq!(
+        case(&|v| v["format_version"] = 0.into()),
+        DecodeError::UnsupportedVersion { found: 0 }
+    );
+    // Version 1 (before the operator reasons) still reads, as it was written.
+    let mut v1 = base.clone();
+    v1["format_version"] = 1.into();
+    let old = decode(&v1).unwrap();
+    assert_eq!(old.format_version(), 1);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&old.to_json()).unwrap(),
+        v1
     );
     assert_eq!(
         case(&|v| v["cdns"] = serde_json::json!([])),

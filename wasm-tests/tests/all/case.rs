@@ -1,9 +1,10 @@
 //! The conformance cases: the edge's behaviour as data, in `edge/core/tests/conformance/`.
 //!
-//! Each case is a request plus its inputs (time, client, the origin's answer, the lease store)
-//! and the expected outcome (status, reason code, key headers, upstream request, body). Tickets
-//! and session tokens are minted when the case runs, from the claims the case declares, with
-//! the keys in `config/` (or a `secret_hex` the case gives, to forge one).
+//! Each case is a request plus its inputs (time, client, the origin's answer, the lease store,
+//! the health snapshot) and the expected outcome (status, reason code, key headers, upstream
+//! request, body). Tickets, session tokens and the health snapshot's signature are made when
+//! the case runs, from the claims and snapshot the case declares, with the keys in `config/`
+//! (or a `secret_hex` the case gives, to forge one).
 //!
 //! A case is written for a fixed `now`. Through a real runtime the clock is the machine's, so
 //! [`Case::load_at`] moves the whole case in time first: every Unix time in it (seconds or
@@ -16,10 +17,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use usher_edge_core::config::{ConfigParts, EdgeConfig};
+use usher_shared::health::{HealthKeys, seal};
 use usher_shared::token::edgeauth::{EdgeAuth, MintRequest, Scope};
 use usher_shared::token::jwt::{self, Claims};
 use usher_shared::token::{Algorithm, Keyring};
@@ -39,12 +41,13 @@ pub fn document(name: &str) -> Vec<u8> {
 /// runtimes' origin is a local server, not `origin-eu.example`).
 pub fn config(events: Option<&[u8]>) -> EdgeConfig {
     let file_events = document("events.json");
-    let (pathways, settings, keys, session, content) = (
+    let (pathways, settings, keys, session, content, health) = (
         document("pathways.json"),
         document("settings.json"),
         document("ticket-keys.json"),
         document("session-key.txt"),
         document("content-keys.json"),
+        document("health-keys.json"),
     );
     EdgeConfig::from_parts(&ConfigParts {
         events: Some(events.unwrap_or(&file_events)),
@@ -53,6 +56,7 @@ pub fn config(events: Option<&[u8]>) -> EdgeConfig {
         ticket_keys: Some(&keys),
         session_key: Some(&session),
         content_keys: Some(&content),
+        health_keys: Some(&health),
     })
     .unwrap()
 }
@@ -71,7 +75,54 @@ pub struct Case {
     pub origin: Option<OriginSpec>,
     /// What the lease store holds under the key the edge asks for (default: nothing).
     pub lease_store: Option<LeaseStoreSpec>,
+    /// The health snapshot the edge's store holds (default: none).
+    pub health: Option<HealthSpec>,
     pub expect: Expect,
+}
+
+/// A health snapshot as it sits in the edge's store: signed by the controller, or not.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSpec {
+    /// The snapshot's JSON (docs/health-model.md §8); its times move with the case.
+    pub snapshot: Value,
+    /// Sign it with this key id of `config/health-keys.json` (or of `secret_hex`); without
+    /// one the store holds the bare JSON.
+    pub kid: Option<String>,
+    /// Sign with this key instead of the configured one (a forgery).
+    pub secret_hex: Option<String>,
+    /// Fields of the snapshot replaced after it was signed: what someone with write access to
+    /// the store, but without the key, made of it.
+    pub tampered: Option<serde_json::Map<String, Value>>,
+}
+
+impl HealthSpec {
+    /// The bytes in the store.
+    pub fn envelope(&self) -> Vec<u8> {
+        let json = self.snapshot.to_string();
+        let Some(kid) = &self.kid else {
+            return json.into_bytes();
+        };
+        let keys = match &self.secret_hex {
+            Some(hex) => serde_json::json!({ kid: hex }).to_string().into_bytes(),
+            None => document("health-keys.json"),
+        };
+        let keys = HealthKeys::from_json(&keys).unwrap();
+        let sealed = seal(&keys, kid, json.as_bytes()).unwrap();
+        match &self.tampered {
+            None => sealed,
+            Some(fields) => {
+                let header_end = sealed.iter().position(|&b| b == b'\n').unwrap();
+                let mut changed = self.snapshot.clone();
+                for (name, value) in fields {
+                    changed[name] = value.clone();
+                }
+                let mut envelope = sealed[..=header_end].to_vec();
+                envelope.extend_from_slice(changed.to_string().as_bytes());
+                envelope
+            }
+        }
+    }
 }
 
 #[derive(Deserialize, Clone, Debug)]
@@ -178,6 +229,10 @@ pub struct Expect {
     pub lease: Option<String>,
     /// The record written back: `"none"`, or `{"key": .., "record": .., "ttl_secs": ..}`.
     pub store: Option<Value>,
+    /// Why the case's health snapshot is refused (the code that starts the access log's
+    /// `health_error`: `unsigned`, `unknown_key`, `bad_signature`, ...); `"none"` when the
+    /// edge must use it.
+    pub health_error: Option<String>,
 }
 
 fn respond() -> String {

@@ -13,6 +13,7 @@ use usher_edge_core::{
     Action, AssetResponse, Client, EdgeInput, Fetched, OriginFailure, StoreWrite, Stored, Upstream,
     decide, finish, leased,
 };
+use usher_shared::health::HealthSnapshot;
 
 use crate::case::{Case, ClientSpec, Tokens, root};
 use crate::stream;
@@ -55,6 +56,21 @@ pub struct World<'a> {
     /// The runtime reports an origin timeout as an unreachable origin (Viceroy 0.22 gives no
     /// send error causes).
     pub timeout_unreported: bool,
+    /// The health snapshot the adapter opened from its store, if it trusted one.
+    pub health: Option<&'a HealthSnapshot>,
+}
+
+/// The case's health snapshot as every adapter reads it: opened by the core with the
+/// configuration's health keys. The snapshot, if trusted, and the refusal's code, if not.
+pub fn health(
+    config: &EdgeConfig,
+    envelope: Option<&[u8]>,
+) -> (Option<HealthSnapshot>, Option<&'static str>) {
+    match envelope.map(|raw| config.health(raw)) {
+        None | Some(Ok(None)) => (None, None),
+        Some(Ok(Some(snapshot))) => (Some(snapshot), None),
+        Some(Err(error)) => (None, Some(error.code())),
+    }
 }
 
 /// The player page's ETag for the conformance event, which `player_page_revalidation_is_304`
@@ -96,7 +112,7 @@ pub fn run(case: &Case, request: &Request<()>, world: &World<'_>) -> Native {
             asn: world.client.asn,
         },
         config: world.config,
-        health: None,
+        health: world.health,
         entropy: world.entropy,
     };
     let mut decision = decide(request, &input);
@@ -178,10 +194,17 @@ pub fn run(case: &Case, request: &Request<()>, world: &World<'_>) -> Native {
     }
 }
 
-/// Checks one native run against the case's expectations; returns what went wrong.
-fn check(case: &Case, native: &Native, bless: bool) -> Vec<String> {
+/// Checks one native run against the case's expectations, `health_error` being the code the
+/// case's snapshot was refused with; returns what went wrong.
+fn check(case: &Case, native: &Native, health_error: Option<&str>, bless: bool) -> Vec<String> {
     let mut problems = Vec::new();
     let expect = &case.expect;
+    if let Some(want) = &expect.health_error {
+        let got = health_error.unwrap_or("none");
+        if got != want {
+            problems.push(format!("health_error {got} != expected {want}"));
+        }
+    }
     if let Some(want) = &expect.lease {
         let got = native.lease.unwrap_or("none");
         if got != want {
@@ -312,14 +335,17 @@ fn conformance_cases_pass_natively() {
                 session: case.session(),
             };
             let request = request(case, &tokens, &etag, &[]);
+            let envelope = case.health.as_ref().map(|h| h.envelope());
+            let (snapshot, health_error) = health(&config, envelope.as_deref());
             let world = World {
                 config: &config,
                 now_ms: case.now * 1000,
                 entropy: entropy(case),
                 client: &case.client,
                 timeout_unreported: false,
+                health: snapshot.as_ref(),
             };
-            let problems = check(case, &run(case, &request, &world), bless);
+            let problems = check(case, &run(case, &request, &world), health_error, bless);
             (!problems.is_empty())
                 .then(|| format!("{file} ({}):\n  {}", case.name, problems.join("\n  ")))
         })

@@ -10,8 +10,9 @@
 //!   `edge/cloudflare/local/workerd-config.mjs` generates.
 //!
 //! Each is given the same configuration documents, with the events' origin pointed at the
-//! local origin. A document left out (`None`) is missing on that platform, as a missing secret
-//! would be.
+//! local origin, and the same health snapshot bytes in its store (`health.json` for `usher edge
+//! serve`, the `usher_health` KV store for Viceroy, the `USHER_HEALTH` namespace for workerd). A
+//! document left out (`None`) is missing on that platform, as a missing secret would be.
 #![cfg(test)]
 
 use std::net::SocketAddr;
@@ -140,6 +141,10 @@ pub struct Documents {
     pub ticket_keys: Option<Vec<u8>>,
     pub session_key: Option<Vec<u8>>,
     pub content_keys: Option<Vec<u8>>,
+    pub health_keys: Option<Vec<u8>>,
+    /// The health snapshot in the platform's store (the controller's envelope, or whatever
+    /// else a case puts there).
+    pub health: Option<Vec<u8>>,
 }
 
 impl Documents {
@@ -155,10 +160,13 @@ impl Documents {
             ticket_keys: Some(crate::case::document("ticket-keys.json")),
             session_key: Some(crate::case::document("session-key.txt")),
             content_keys: Some(crate::case::document("content-keys.json")),
+            health_keys: Some(crate::case::document("health-keys.json")),
+            health: None,
         }
     }
 
-    fn files(&self) -> [(&'static str, &'static str, Option<&Vec<u8>>); 6] {
+    /// The documents as files: file name, the platform's key for it, bytes.
+    fn files(&self) -> [(&'static str, &'static str, Option<&Vec<u8>>); 7] {
         [
             ("events.json", "events", self.events.as_ref()),
             ("pathways.json", "pathways", self.pathways.as_ref()),
@@ -170,16 +178,21 @@ impl Documents {
                 "content-keys",
                 self.content_keys.as_ref(),
             ),
+            ("health-keys.json", "health-keys", self.health_keys.as_ref()),
         ]
     }
 
-    /// Writes the documents present as files into `dir` (`usher edge serve --config`).
+    /// Writes the documents present as files into `dir` (`usher edge serve --config`, and
+    /// workerd-config.mjs's `--config`), the health snapshot as `health.json`.
     fn write(&self, dir: &Path) {
         std::fs::create_dir_all(dir).unwrap();
         for (file, _, bytes) in self.files() {
             if let Some(bytes) = bytes {
                 std::fs::write(dir.join(file), bytes).unwrap();
             }
+        }
+        if let Some(health) = &self.health {
+            std::fs::write(dir.join("health.json"), health).unwrap();
         }
     }
 }
@@ -375,7 +388,10 @@ fn viceroy(setup: &Setup, dir: &Path, addr: SocketAddr) -> Command {
     let mut secrets = Vec::new();
     for (file, key, bytes) in setup.documents.files() {
         let Some(bytes) = bytes else { continue };
-        if matches!(key, "ticket-keys" | "session-key" | "content-keys") {
+        if matches!(
+            key,
+            "ticket-keys" | "session-key" | "content-keys" | "health-keys"
+        ) {
             std::fs::write(dir.join(file), bytes).unwrap();
             secrets.push(format!("{{ key = {key:?}, file = {file:?} }}"));
         } else {
@@ -395,6 +411,14 @@ fn viceroy(setup: &Setup, dir: &Path, addr: SocketAddr) -> Command {
         std::fs::write(dir.join(&file), value).unwrap();
         leases.push(format!("{{ key = {key:?}, file = {file:?} }}"));
     }
+    // The health snapshot, when there is one, under the key the adapter reads.
+    let health = match &setup.documents.health {
+        Some(bytes) => {
+            std::fs::write(dir.join("health.json"), bytes).unwrap();
+            r#"{ key = "snapshot", file = "health.json" }"#
+        }
+        None => "",
+    };
     let asset = "hls.js/1.7.4/hls.light.min.js";
     let (origin_id, origin_url) = &setup.origin;
     let manifest = format!(
@@ -416,7 +440,7 @@ format = "json"
 usher_secrets = [{secrets}]
 
 [local_server.kv_stores]
-usher_health = []
+usher_health = [{health}]
 usher_assets = [{{ key = "{asset}", file = "{assets}/{asset}" }}]
 usher_leases = [{leases}]
 

@@ -21,8 +21,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{Method, Request};
 use usher_edge_core::config::EdgeConfig;
+use usher_shared::health::HealthSnapshot;
 
-use crate::case::{Case, Tokens, root};
+use crate::case::{Case, HealthSpec, Tokens, root};
 use crate::http::{Reply, percent_decode, send};
 use crate::native::{self, Native, Outcome, World};
 use crate::origin::{Answer, Origin, Seen};
@@ -146,7 +147,9 @@ pub fn route(path: &str) -> &'static str {
     }
 }
 
-/// Runs every case through `kind`.
+/// Runs every case through `kind`: one runtime per health snapshot the cases put in the
+/// platform's store (most cases put none), because a platform's store is set up when its
+/// runtime starts (Viceroy's KV stores cannot change after that).
 pub async fn run(kind: Kind) -> Report {
     let origin = Origin::start().await;
     let store = match kind {
@@ -156,35 +159,6 @@ pub async fn run(kind: Kind) -> Report {
     let documents = Documents::conformance(&origin.base_url());
     let config = crate::case::config(documents.events.as_deref());
     let etag = native::page_etag(&config);
-    let started = now_secs();
-    let mut cases: Vec<(String, Case)> = Case::all()
-        .into_iter()
-        .map(|(file, _)| {
-            let case = load(&file, started, &file);
-            (file, case)
-        })
-        .collect();
-    order(&mut cases);
-    // Viceroy's KV stores are fixed at start: seed every case's record then, under the key
-    // the edge will ask for.
-    let mut seeds = Vec::new();
-    if kind == Kind::Viceroy {
-        for (_, case) in &cases {
-            if let Some(bytes) = case.lease_store.as_ref().and_then(|s| s.bytes()) {
-                let key = lease_key(case, &config, &etag).unwrap();
-                seeds.push((key, bytes));
-            }
-        }
-    }
-    let setup = Setup {
-        label: "conformance".into(),
-        documents,
-        origin: ("origin-eu".into(), origin.base_url()),
-        lease_store: store.as_ref().map(LeaseStore::base_url),
-        seeds,
-        fuel: (kind == Kind::Wasmtime).then(|| budget::load().fuel_ceiling),
-    };
-    let mut running = Running::start(kind, &setup).await;
     let mut report = Report {
         kind,
         passed: 0,
@@ -197,6 +171,84 @@ pub async fn run(kind: Kind) -> Report {
             .collect(),
         fuel: Vec::new(),
     };
+    let mut groups: Vec<(Option<HealthSpec>, Vec<String>)> = Vec::new();
+    for (file, case) in Case::all() {
+        match groups.iter_mut().find(|(health, _)| *health == case.health) {
+            Some((_, files)) => files.push(file),
+            None => groups.push((case.health, vec![file])),
+        }
+    }
+    for (n, (_, files)) in groups.iter().enumerate() {
+        let rig = Rig {
+            origin: &origin,
+            store: store.as_ref(),
+            config: &config,
+            etag: &etag,
+            health: None,
+        };
+        let label = if n == 0 {
+            "conformance".to_owned()
+        } else {
+            format!("conformance-health-{n}")
+        };
+        run_group(kind, &rig, &documents, &label, files, &mut report).await;
+    }
+    report
+}
+
+/// Runs `files` (cases sharing one health snapshot) through one runtime of `kind`.
+async fn run_group(
+    kind: Kind,
+    rig: &Rig<'_>,
+    documents: &Documents,
+    label: &str,
+    files: &[String],
+    report: &mut Report,
+) {
+    let Rig {
+        origin,
+        store,
+        config,
+        etag,
+        ..
+    } = *rig;
+    let started = now_secs();
+    let mut cases: Vec<(String, Case)> = files
+        .iter()
+        .map(|file| (file.clone(), load(file, started, file)))
+        .collect();
+    order(&mut cases);
+    // The snapshot in the store, made when the runtime starts; every case of the group is
+    // compared with the core deciding on what the core makes of these same bytes.
+    let envelope = cases
+        .first()
+        .and_then(|(_, case)| case.health.as_ref())
+        .map(HealthSpec::envelope);
+    let (snapshot, health_error) = native::health(config, envelope.as_deref());
+    // Viceroy's KV stores are fixed at start: seed every case's record then, under the key
+    // the edge will ask for.
+    let mut seeds = Vec::new();
+    if kind == Kind::Viceroy {
+        for (_, case) in &cases {
+            if let Some(bytes) = case.lease_store.as_ref().and_then(|s| s.bytes()) {
+                let key = lease_key(case, config, etag).unwrap();
+                seeds.push((key, bytes));
+            }
+        }
+    }
+    let setup = Setup {
+        label: label.to_owned(),
+        documents: Documents {
+            health: envelope.clone(),
+            ..documents.clone()
+        },
+        origin: ("origin-eu".into(), origin.base_url()),
+        lease_store: store.map(LeaseStore::base_url),
+        seeds,
+        fuel: (kind == Kind::Wasmtime).then(|| budget::load().fuel_ceiling),
+    };
+    let mut running = Running::start(kind, &setup).await;
+    let failures_before = report.failures.len();
     let mut failed_last = false;
     for (file, _) in &cases {
         let case = if kind == Kind::Viceroy {
@@ -217,10 +269,8 @@ pub async fn run(kind: Kind) -> Report {
             continue;
         }
         let rig = Rig {
-            origin: &origin,
-            store: store.as_ref(),
-            config: &config,
-            etag: &etag,
+            health: snapshot.as_ref(),
+            ..*rig
         };
         let problems = run_case(&mut running, &rig, file, &case, &mut failed_last).await;
         if problems.is_empty() {
@@ -252,22 +302,64 @@ pub async fn run(kind: Kind) -> Report {
             }
         }
     }
+    // The access lines say why a snapshot was refused, with the code the core gives.
+    if envelope.is_some() {
+        check_health_log(&running, label, health_error, &mut report.failures).await;
+    }
     if !running.alive() {
         report
             .failures
             .push(format!("{} exited during the run", kind.name()));
     }
-    if !report.failures.is_empty() {
+    if report.failures.len() > failures_before {
         let output = running.output();
         let tail: Vec<&str> = output.lines().rev().take(40).collect();
         report.failures.push(format!(
-            "{} output (last 40 lines):\n{}",
+            "{} {label} output (last 40 lines):\n{}",
             kind.name(),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         ));
     }
     running.stop().await;
-    report
+}
+
+/// The runtime's access lines carry `health_error` starting with the code the native core
+/// refused the snapshot with, or no `health_error` at all when it trusted it. Access lines are
+/// written as the response goes out, so they are waited for a little.
+async fn check_health_log(
+    running: &Running,
+    label: &str,
+    code: Option<&str>,
+    failures: &mut Vec<String>,
+) {
+    let kind = running.kind;
+    let refused = code.map(|code| format!(r#""health_error":"{code}: "#));
+    if refused.is_none() {
+        // Nothing must appear: give the last lines time to arrive first.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let output = running.output();
+        let ok = match &refused {
+            Some(needle) => output.contains(needle.as_str()),
+            None => !output.contains("health_error"),
+        };
+        if ok {
+            return;
+        }
+        if refused.is_none() || std::time::Instant::now() > deadline {
+            failures.push(format!(
+                "{} {label}: the access log does not say {}",
+                kind.name(),
+                refused
+                    .as_deref()
+                    .unwrap_or("nothing about the health snapshot")
+            ));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The lease store key the edge reads for `case`, if it reads one.
@@ -283,16 +375,20 @@ fn lease_key(case: &Case, config: &EdgeConfig, etag: &str) -> Option<String> {
         entropy: native::entropy(case),
         client: &case.client,
         timeout_unreported: false,
+        health: None,
     };
     native::run(case, &request, &world).lease_key
 }
 
 /// What every case of one runtime's run shares.
+#[derive(Clone, Copy)]
 struct Rig<'a> {
     origin: &'a Origin,
     store: Option<&'a LeaseStore>,
     config: &'a EdgeConfig,
     etag: &'a str,
+    /// The health snapshot the runtime's adapter opened from its store, if it trusted one.
+    health: Option<&'a HealthSnapshot>,
 }
 
 async fn run_case(
@@ -307,6 +403,7 @@ async fn run_case(
         store,
         config,
         etag,
+        health,
     } = *rig;
     let kind = running.kind;
     let tokens = Tokens {
@@ -424,6 +521,7 @@ async fn run_case(
         entropy: entropy.unwrap_or_else(|| native::entropy(case)),
         client: &client,
         timeout_unreported: kind == Kind::Viceroy,
+        health,
     };
     let native = native::run(case, &presented, &world);
     let divergence = DIVERGENCES

@@ -13,13 +13,14 @@ pub fn root() -> PathBuf {
 /// The fixture configuration, parsed.
 pub fn config() -> EdgeConfig {
     let read = |name: &str| std::fs::read(root().join("config").join(name)).unwrap();
-    let (events, pathways, settings, keys, session, content) = (
+    let (events, pathways, settings, keys, session, content, health) = (
         read("events.json"),
         read("pathways.json"),
         read("settings.json"),
         read("ticket-keys.json"),
         read("session-key.txt"),
         read("content-keys.json"),
+        read("health-keys.json"),
     );
     EdgeConfig::from_parts(&ConfigParts {
         events: Some(&events),
@@ -28,6 +29,7 @@ pub fn config() -> EdgeConfig {
         ticket_keys: Some(&keys),
         session_key: Some(&session),
         content_keys: Some(&content),
+        health_keys: Some(&health),
     })
     .unwrap()
 }

@@ -1,16 +1,22 @@
 //! `usher control`: the steering controller's runtime around the `usher-control` core.
 //!
-//! [`client`] is its HTTP client and [`publish`] puts the sealed snapshot where the edges read
-//! it; [`simulate`] replays a scripted scenario through the controller's decision code before the
-//! event, and [`report`] writes the post-event report from its record. The decisions are the pure
-//! crate's.
+//! This is the I/O half: [`run`](mod@run) is the long-running controller, which sends the probes
+//! ([`probe`]) and the publications ([`publish`]) over HTTP ([`client`]), follows QoE files
+//! ([`tail`]) and serves the dashboard and API ([`server`]); [`command`] sends an operator's
+//! drain, pin or clear to it; [`simulate`] replays a scripted scenario through the same decision
+//! code before the event. The decisions are the pure crate's.
 
 pub(crate) mod client;
+pub(crate) mod command;
 #[cfg(test)]
 mod local_server;
+pub(crate) mod probe;
 pub(crate) mod publish;
 mod report;
+pub(crate) mod run;
+pub(crate) mod server;
 mod simulate;
+pub(crate) mod tail;
 
 use std::process::ExitCode;
 
@@ -20,6 +26,14 @@ use clap::Subcommand;
 /// `usher control` subcommands.
 #[derive(Subcommand, Debug)]
 pub(crate) enum ControlCommand {
+    /// Run the steering controller: probes, scoring, snapshots, dashboard.
+    Run(run::RunArgs),
+    /// Drain a CDN at once (sent to a running controller; logged with who and why).
+    Drain(command::DrainArgs),
+    /// Pin CDN weights (sent to a running controller; logged with who and why).
+    Pin(command::PinArgs),
+    /// Clear a CDN's drain or pin (sent to a running controller; logged with who and why).
+    Clear(command::ClearArgs),
     /// Simulate a scenario before the event: virtual viewers through the controller's own
     /// scoring and assignment code; prints one JSON report (docs/simulation.md).
     Simulate(simulate::SimulateArgs),
@@ -31,6 +45,10 @@ pub(crate) enum ControlCommand {
 /// Runs one `usher control` subcommand.
 pub(crate) fn run(command: ControlCommand) -> Result<ExitCode> {
     match command {
+        ControlCommand::Run(args) => run::run(args),
+        ControlCommand::Drain(args) => command::drain(args),
+        ControlCommand::Pin(args) => command::pin(args),
+        ControlCommand::Clear(args) => command::clear(args),
         ControlCommand::Simulate(args) => simulate::run(&args),
         ControlCommand::Report(args) => report::run(&args),
     }

@@ -11,13 +11,18 @@
 //! The controller should replace the file atomically (write a temporary file, then rename):
 //! a half-written file read mid-write is refused by the component, which then uses the static
 //! weights until the next poll sees the finished file.
+//!
+//! `health.json` holds the controller's signed envelope, not bare JSON: the component trusts
+//! it only with the key from `health-keys.json` (`USHER_HEALTH_KEYS`) that signed it, and
+//! without that file it refuses every snapshot. This host checks each version of the file the
+//! same way (with the core's own function) and says on stderr when the static weights will
+//! apply instead.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
-use usher_edge_core::config::{ConfigParts, EdgeConfig};
-use usher_shared::health::HealthSnapshot;
+use usher_edge_core::config::{ConfigError, ConfigParts, EdgeConfig};
 
 use super::say;
 use crate::UsageError;
@@ -34,6 +39,9 @@ pub(crate) const CONFIG_FILES: [(&str, &str); 5] = [
 
 /// The content keys file and its variable: optional, needed only when an event is encrypted.
 pub(crate) const CONTENT_KEYS_FILE: (&str, &str) = ("content-keys.json", "USHER_CONTENT_KEYS");
+
+/// The health keys file and its variable: optional, needed to trust a health snapshot.
+pub(crate) const HEALTH_KEYS_FILE: (&str, &str) = ("health-keys.json", "USHER_HEALTH_KEYS");
 
 /// The optional health snapshot file and its variable.
 pub(crate) const HEALTH_FILE: (&str, &str) = ("health.json", "USHER_HEALTH");
@@ -98,30 +106,19 @@ pub(crate) fn read(dir: &Path) -> anyhow::Result<(Vec<Variable>, Option<String>)
     for (file, name) in CONFIG_FILES {
         env.push((name, read(file)?));
     }
-    if dir.join(CONTENT_KEYS_FILE.0).exists() {
-        env.push((CONTENT_KEYS_FILE.1, read(CONTENT_KEYS_FILE.0)?));
+    for (file, name) in [CONTENT_KEYS_FILE, HEALTH_KEYS_FILE] {
+        if dir.join(file).exists() {
+            env.push((name, read(file)?));
+        }
     }
-    let part = |name: &str| {
-        env.iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_bytes())
-    };
-    let checked = EdgeConfig::from_parts(&ConfigParts {
-        events: part("USHER_EVENTS"),
-        pathways: part("USHER_PATHWAYS"),
-        settings: part("USHER_SETTINGS"),
-        ticket_keys: part("USHER_TICKET_KEYS"),
-        session_key: part("USHER_SESSION_KEY"),
-        content_keys: part(CONTENT_KEYS_FILE.1),
-    });
-    if let Err(error) = checked {
+    if let Err(error) = checked(&env) {
         say(&format!(
             "usher edge serve: warning: {error}; every request will answer 503 config_error"
         ));
     }
     let health = if dir.join(HEALTH_FILE.0).exists() {
         let health = read(HEALTH_FILE.0)?;
-        check_health(&health);
+        check_health(&env, &health);
         Some(health)
     } else {
         None
@@ -129,12 +126,34 @@ pub(crate) fn read(dir: &Path) -> anyhow::Result<(Vec<Variable>, Option<String>)
     Ok((env, health))
 }
 
+/// The documents among `fixed`, checked with the component's own parser.
+fn checked(fixed: &[Variable]) -> Result<EdgeConfig, ConfigError> {
+    let part = |name: &str| {
+        fixed
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_bytes())
+    };
+    EdgeConfig::from_parts(&ConfigParts {
+        events: part("USHER_EVENTS"),
+        pathways: part("USHER_PATHWAYS"),
+        settings: part("USHER_SETTINGS"),
+        ticket_keys: part("USHER_TICKET_KEYS"),
+        session_key: part("USHER_SESSION_KEY"),
+        content_keys: part(CONTENT_KEYS_FILE.1),
+        health_keys: part(HEALTH_KEYS_FILE.1),
+    })
+}
+
 /// Says on stderr when a snapshot will be ignored by the component (which also says why on
-/// every access line).
-fn check_health(text: &str) {
-    if let Err(error) = HealthSnapshot::from_json(text.as_bytes()) {
+/// every access line), checking it with the core's function and the documents in `fixed`. With
+/// documents the core refuses there is nothing to check against: every answer is 503 anyway,
+/// and that was said at start.
+fn check_health(fixed: &[Variable], text: &str) {
+    let Ok(config) = checked(fixed) else { return };
+    if let Err(error) = config.health(text.as_bytes()) {
         say(&format!(
-            "usher edge serve: warning: health.json ignored: {error}; the static weights apply"
+            "usher edge serve: warning: health.json ignored ({error}); the static weights apply"
         ));
     }
 }
@@ -174,7 +193,7 @@ pub(crate) async fn watch_health(env: Arc<Environment>, dir: PathBuf, mut seen: 
         seen = now;
         match &health {
             Some(text) => {
-                check_health(text);
+                check_health(&env.fixed, text);
                 say("usher edge serve: health.json changed; new requests use it");
             }
             None => say("usher edge serve: health.json removed; the static weights apply"),
@@ -192,6 +211,7 @@ mod tests {
         let component = include_str!("../../../../edge/wasi-http/src/config.rs");
         let names = CONFIG_FILES.iter().map(|(_, name)| *name).chain([
             CONTENT_KEYS_FILE.1,
+            HEALTH_KEYS_FILE.1,
             HEALTH_FILE.1,
             ASSETS_URL,
             STORE_URL,

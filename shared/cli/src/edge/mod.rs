@@ -11,7 +11,8 @@
 //! What the host owes the component (see the component's crate docs) and how it pays:
 //! - the configuration ([`config`]): the files of `--config DIR` (`events.json`,
 //!   `pathways.json`, `settings.json`, `ticket-keys.json`, `session-key.txt`, optionally
-//!   `content-keys.json` and `health.json`), passed as `USHER_*` environment variables. A missing file stops the start
+//!   `content-keys.json`, `health-keys.json` and `health.json`, the controller's signed
+//!   snapshot), passed as `USHER_*` environment variables. A missing file stops the start
 //!   (exit code 2); a file the edge core's parser refuses is reported at start-up and served
 //!   anyway, so the component answers 503 `config_error` as it would on any platform. The
 //!   health snapshot is re-read when `health.json` changes;
@@ -90,7 +91,8 @@ pub(crate) struct ServeArgs {
     wasm: PathBuf,
     /// The configuration directory: events.json, pathways.json, settings.json,
     /// ticket-keys.json, session-key.txt, and optionally content-keys.json (when an event is
-    /// encrypted) and health.json (re-read when it changes).
+    /// encrypted), health-keys.json (the keys health snapshots are signed with) and health.json
+    /// (the signed snapshot, re-read when it changes).
     #[arg(long, value_name = "DIR")]
     config: PathBuf,
     /// The address to listen on. Port 0 picks a free port; the address bound is printed on
@@ -279,7 +281,7 @@ async fn accept(listener: TcpListener, host: Arc<Host>, geo: Arc<Geo>) {
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM where there are signals.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

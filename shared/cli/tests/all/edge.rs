@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use usher_shared::health::{self, HealthKeys};
 use usher_shared::token::Keyring;
 use usher_shared::token::jwt::{self, Claims};
 
@@ -483,14 +484,45 @@ fn a_new_health_snapshot_steers_new_viewers_and_geolocation_comes_from_trusted_h
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(pathway(&[("x-lb-country", "XX")]), "cdn-b");
-
-    let (stderr, _) = edge.stop();
+    let stderr = edge.stderr();
     assert!(
         stderr.iter().any(|l| l.contains("health.json changed")),
         "{stderr:#?}"
     );
     assert!(
         !stderr.iter().any(|l| l.contains("health_error")),
+        "{stderr:#?}"
+    );
+
+    // Whoever can write the file but lacks the controller's key cannot steer: a bare snapshot
+    // (everybody to cdn-c) is refused, the static weights apply, and every access line says why.
+    let unsigned = snapshot('2', None);
+    let bare = unsigned.split_once('\n').unwrap().1;
+    write_atomically(&health, bare);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = |stderr: &[String]| {
+        stderr
+            .iter()
+            .any(|l| l.contains(r#""health_error":"unsigned: "#))
+    };
+    while !refused(&edge.stderr()) {
+        assert!(
+            Instant::now() < deadline,
+            "the bare snapshot was not refused"
+        );
+        pathway(&[]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pathways: Vec<String> = (0..12).map(|_| pathway(&[])).collect();
+    // Under the static weights (50/30/20) twelve viewers do not all land on the one pathway
+    // the bare snapshot names (a chance of 0.2^12).
+    assert!(pathways.iter().any(|p| p != "cdn-c"), "{pathways:?}");
+
+    let (stderr, _) = edge.stop();
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l.contains("health.json ignored (unsigned: ")),
         "{stderr:#?}"
     );
     silent.stop();
@@ -719,7 +751,8 @@ fn an_external_lease_store_is_shared_state_read_and_written_past_the_cache_and_f
 
 /// A health snapshot (docs/health-model.md §8) over the conformance pathways, fresh for ten
 /// minutes: every slot of the global table on the pathway of index `global`, and optionally
-/// one group's table on another.
+/// one group's table on another; signed with the conformance health key, as the controller
+/// publishes it.
 fn snapshot(global: char, group: Option<(&str, char)>) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -762,7 +795,10 @@ fn snapshot(global: char, group: Option<(&str, char)>) -> String {
     if let Some((key, on)) = group {
         doc["groups"] = json!({ key: {"cdns": figures(on), "slots": on.to_string().repeat(1000)} });
     }
-    doc.to_string()
+    let keys = std::fs::read(format!("{CONFORMANCE}/config/health-keys.json")).unwrap();
+    let keys = HealthKeys::from_json(&keys).unwrap();
+    let kid = keys.kids().next().unwrap().to_owned();
+    String::from_utf8(health::seal(&keys, &kid, doc.to_string().as_bytes()).unwrap()).unwrap()
 }
 
 /// Replaces a file the way the controller should: a new file renamed over the old one.
@@ -773,7 +809,7 @@ fn write_atomically(path: &Path, text: &str) {
 }
 
 /// The component artifact: `USHER_EDGE_WASM`, or a release build for wasm32-wasip2 made here.
-fn component() -> PathBuf {
+pub(crate) fn component() -> PathBuf {
     if let Some(path) = std::env::var_os("USHER_EDGE_WASM").map(PathBuf::from) {
         assert!(
             path.is_file(),
@@ -822,7 +858,7 @@ fn component() -> PathBuf {
 
 /// One file of a test origin: what it answers, with which extra headers, after how long.
 #[derive(Clone)]
-struct File {
+pub(crate) struct File {
     content_type: &'static str,
     body: Vec<u8>,
     headers: Vec<(&'static str, &'static str)>,
@@ -857,7 +893,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// The origin's files: the conformance playlists and a segment, with no cache headers.
-fn origin_files(segment: &[u8]) -> HashMap<String, File> {
+pub(crate) fn origin_files(segment: &[u8]) -> HashMap<String, File> {
     HashMap::from([
         (
             "/live/final-2026/master.m3u8".to_owned(),
@@ -895,13 +931,14 @@ fn assets_dir() -> (tempdir::Dir, Vec<u8>) {
 
 /// The conformance configuration, with its origins on this machine: `final-2026` on the
 /// working origin, `semi-2026` on the silent one.
-fn config_dir(origin: SocketAddr, silent: SocketAddr) -> tempdir::Dir {
+pub(crate) fn config_dir(origin: SocketAddr, silent: SocketAddr) -> tempdir::Dir {
     let dir = tempdir::Dir::new();
     for file in [
         "pathways.json",
         "settings.json",
         "ticket-keys.json",
         "session-key.txt",
+        "health-keys.json",
     ] {
         std::fs::copy(
             format!("{CONFORMANCE}/config/{file}"),
@@ -932,7 +969,7 @@ fn ticket(event: &str) -> String {
 }
 
 /// A ticket for `event` held by `sub`, for `screens` screens at once.
-fn ticket_for(event: &str, sub: &str, screens: u32) -> String {
+pub(crate) fn ticket_for(event: &str, sub: &str, screens: u32) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -963,7 +1000,7 @@ fn forge(token: &str) -> String {
 }
 
 /// The pathway of the steering tag, which every URI must be on.
-fn steering_pathway(playlist: &str) -> String {
+pub(crate) fn steering_pathway(playlist: &str) -> String {
     let tag = playlist
         .lines()
         .find(|l| l.starts_with("#EXT-X-CONTENT-STEERING:"))
@@ -1008,8 +1045,8 @@ fn uris(playlist: &str) -> Vec<String> {
 }
 
 /// A response, read whole.
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
@@ -1022,7 +1059,7 @@ impl Reply {
             .map(|(_, v)| v.as_str())
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
@@ -1142,14 +1179,14 @@ impl Drop for Server {
     }
 }
 
-struct Origin {
-    addr: SocketAddr,
+pub(crate) struct Origin {
+    pub(crate) addr: SocketAddr,
     seen: Arc<Mutex<Vec<String>>>,
     server: Server,
 }
 
 impl Origin {
-    fn start(files: HashMap<String, File>) -> Self {
+    pub(crate) fn start(files: HashMap<String, File>) -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let server = {
             let seen = Arc::clone(&seen);
@@ -1377,13 +1414,13 @@ fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
 }
 
 /// An origin that accepts connections and never answers.
-struct SilentOrigin {
-    addr: SocketAddr,
+pub(crate) struct SilentOrigin {
+    pub(crate) addr: SocketAddr,
     server: Server,
 }
 
 impl SilentOrigin {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let mut held = Vec::new();
         let server = Server::spawn(move |stream| held.push(stream));
         SilentOrigin {
@@ -1392,13 +1429,13 @@ impl SilentOrigin {
         }
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.server.shut();
     }
 }
 
 /// `usher edge serve` as a child process, killed on drop.
-struct Edge {
+pub(crate) struct Edge {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -1407,14 +1444,14 @@ struct Edge {
 }
 
 /// `usher edge serve` started, not yet listening.
-struct Starting {
+pub(crate) struct Starting {
     edge: Edge,
     listening: mpsc::Receiver<String>,
 }
 
 impl Starting {
     /// Waits for the server's `listening on` line.
-    fn ready(self) -> Edge {
+    pub(crate) fn ready(self) -> Edge {
         let Starting {
             mut edge,
             listening,
@@ -1432,7 +1469,7 @@ impl Starting {
 }
 
 impl Edge {
-    fn spawn(wasm: &Path, config: &Path, options: &[&str]) -> Starting {
+    pub(crate) fn spawn(wasm: &Path, config: &Path, options: &[&str]) -> Starting {
         let mut child = Command::new(env!("CARGO_BIN_EXE_usher"))
             .args(["edge", "serve", "--listen", "127.0.0.1:0", "--wasm"])
             .arg(wasm)
@@ -1483,7 +1520,7 @@ impl Edge {
         }
     }
 
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+    pub(crate) fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         get(self.addr, path, headers)
     }
 
@@ -1521,7 +1558,7 @@ impl Edge {
     }
 
     /// Stops the server with SIGTERM and returns its stderr and stdout lines.
-    fn stop(mut self) -> (Vec<String>, Vec<String>) {
+    pub(crate) fn stop(mut self) -> (Vec<String>, Vec<String>) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success());
