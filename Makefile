@@ -244,6 +244,9 @@ browser: apt-browser node-deps
 	@$(call say,a live usher origin played by hls.js in headless Chromium (about 30 s))
 	@cd $(BROWSER_DIR) && USHER_BIN=$(abspath $(CARGO_TARGET))/debug/usher \
 		SCREENSHOT_DIR=$(CURDIR)/target/screenshots node origin.mjs 2>&1 | tee -a $(CURDIR)/$(BROWSER_LOG)
+	@$(call say,the steering controller's live dashboard and post-event report in headless Chromium (about 1 min))
+	@cd control/tests/browser && USHER_BIN=$(abspath $(CARGO_TARGET))/debug/usher \
+		SCREENSHOT_DIR=$(CURDIR)/target/screenshots node dashboard.mjs 2>&1 | tee -a $(CURDIR)/$(BROWSER_LOG)
 
 # All tests, interop with PyJWT and akamai-edgeauth included. The last line sums every test
 # binary's results, so the run ends on one plain count.
