@@ -16,11 +16,16 @@
 //!    exploration floor, gated ones are out,
 //! 4. hold scores that moved less than the hysteresis delta, then allocate weights
 //!    `∝ static_weight × exp(score / temperature)` within floors and caps,
-//! 5. move slots toward the weights: failover at once, balancing within budget and dwell.
+//! 5. apply the operator's [`Override`]s: a drained CDN gets nothing, a pinned one (unless
+//!    gated) its pin, and the others share the rest in proportion to step 4's weights,
+//! 6. move slots toward the weights: failover (and drains) at once, balancing within budget and
+//!    dwell.
 //!
 //! When no CDN has fresh data at all, the weights are the static weights and the slot table is
-//! left as it is: a controller that knows nothing should move nobody (the table starts as the
-//! static layout, so a cold start is already there).
+//! left as it is, unless an override is in force: a controller that knows nothing should move
+//! nobody (the table starts as the static layout, so a cold start is already there). Overrides
+//! never touch scores, gates or held scores, so clearing one returns the CDN to exactly the
+//! weight the data gives it.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -73,7 +78,8 @@ pub struct SlotMove {
     pub from: String,
     /// The CDN it joined.
     pub to: String,
-    /// [`Reason::Failover`] or [`Reason::Rebalance`].
+    /// [`Reason::Failover`] (left a gated or collapsed CDN at once), [`Reason::Drained`] (left a
+    /// drained CDN at once) or [`Reason::Rebalance`].
     pub reason: Reason,
 }
 
@@ -114,7 +120,7 @@ impl Evaluation {
 #[serde(rename_all = "snake_case")]
 pub enum Override {
     /// No traffic: every slot of the CDN moves at the next evaluation, whatever the dwell and
-    /// the migration budget (move reason `failover`, CDN reason `drained`). Beats everything.
+    /// the migration budget (move and CDN reason `drained`). Beats everything.
     Drain,
     /// A fixed target weight while the CDN is not gated (reason `pinned`); the other CDNs share
     /// the rest by score. Slots move toward it within the normal migration budget. A gated
@@ -896,15 +902,18 @@ fn evaluate_plan(
         }
     };
     let id = |i: u8| ctx.ids.get(usize::from(i)).cloned().unwrap_or_default();
+    // A slot that left a drained CDN says so, even if the CDN is also gated: the drain beats
+    // everything, and the decision log should name the operator's action.
+    let drained_from = |from: u8| drained.get(usize::from(from)).copied().unwrap_or(false);
     moves.extend(step.moves.iter().map(|m| SlotMove {
         group: group.map(String::from),
         slot: m.slot,
         from: id(m.from),
         to: id(m.to),
-        reason: if m.failover {
-            Reason::Failover
-        } else {
-            Reason::Rebalance
+        reason: match (m.failover, drained_from(m.from)) {
+            (true, true) => Reason::Drained,
+            (true, false) => Reason::Failover,
+            (false, _) => Reason::Rebalance,
         },
     }));
 
@@ -913,12 +922,14 @@ fn evaluate_plan(
     let flag = |v: &[bool], i: usize| v.get(i).copied().unwrap_or(false);
     for (i, (track, input)) in plan.tracks.iter_mut().zip(inputs).enumerate() {
         let state = states.get(i).copied().unwrap_or(CdnState::NoData);
+        // The operator's overrides first (a pin only counts while its CDN is not gated), then
+        // what the data says.
         let reason = if flag(&drained, i) {
             Reason::Drained
-        } else if !ctx.any_fresh {
-            Reason::StaticFallback
         } else if pins.get(i).copied().flatten().is_some() {
             Reason::Pinned
+        } else if !ctx.any_fresh {
+            Reason::StaticFallback
         } else {
             match (state, limits.get(i).copied().unwrap_or(Limit::Free)) {
                 (CdnState::Gated, _) if last_resort => Reason::LastResort,
@@ -1051,7 +1062,7 @@ mod tests {
         assert!(
             e.moves
                 .iter()
-                .all(|mv| mv.reason == Reason::Failover && mv.from == "a")
+                .all(|mv| mv.reason == Reason::Drained && mv.from == "a")
         );
         assert_eq!(m.overrides(), vec![("a", Override::Drain)]);
         m.set_override("a", None).unwrap();

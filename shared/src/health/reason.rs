@@ -50,9 +50,10 @@ pub enum Reason {
     Steered,
     /// Edge: the snapshot expired, so the static layout picked the CDN.
     SnapshotStale,
-    /// An operator drained the CDN: no traffic, and its slots left at once (format version 2).
+    /// An operator drained the CDN: no traffic (CDN); a slot left a drained CDN at once,
+    /// ignoring dwell and the migration budget (move). Format version 2.
     Drained,
-    /// An operator pinned the CDN's weight (format version 2).
+    /// An operator pinned the CDN's target weight (CDN). Format version 2.
     Pinned,
 }
 
@@ -79,6 +80,15 @@ impl Reason {
         Reason::Drained,
         Reason::Pinned,
     ];
+
+    /// The snapshot format version that introduced this code: a document of an older version
+    /// must not carry it (its decoders would refuse it as unknown).
+    pub const fn since_format_version(self) -> u16 {
+        match self {
+            Reason::Drained | Reason::Pinned => 2,
+            _ => 1,
+        }
+    }
 
     /// The stable snake_case code, identical to the serde representation.
     pub const fn as_str(self) -> &'static str {

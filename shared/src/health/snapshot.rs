@@ -127,6 +127,14 @@ pub enum DecodeError {
         /// The version found.
         found: u16,
     },
+    /// A reason code newer than the document's format version (`drained` or `pinned` in a
+    /// version-1 document): a decoder of that version would not know it.
+    ReasonNotInVersion {
+        /// The document's format version.
+        version: u16,
+        /// The code.
+        reason: Reason,
+    },
     /// The CDN list is empty.
     NoCdns,
     /// More CDNs than a slot character can name.
@@ -206,6 +214,10 @@ impl fmt::Display for DecodeError {
             DecodeError::UnsupportedVersion { found } => write!(
                 f,
                 "unsupported snapshot format version {found}, this build reads {FORMAT_VERSION}"
+            ),
+            DecodeError::ReasonNotInVersion { version, reason } => write!(
+                f,
+                "reason {reason} is not part of snapshot format version {version}"
             ),
             DecodeError::NoCdns => f.write_str("snapshot lists no cdn"),
             DecodeError::TooManyCdns { count } => {
@@ -354,6 +366,19 @@ impl TryFrom<Wire> for HealthSnapshot {
             return Err(DecodeError::UnsupportedVersion {
                 found: w.format_version,
             });
+        }
+        let reasons = w.cdns.iter().map(|c| c.reason).chain(
+            w.groups
+                .values()
+                .flat_map(|g| g.cdns.iter().map(|e| e.reason)),
+        );
+        for reason in reasons {
+            if reason.since_format_version() > w.format_version {
+                return Err(DecodeError::ReasonNotInVersion {
+                    version: w.format_version,
+                    reason,
+                });
+            }
         }
         if w.expires_at_ms < w.generated_at_ms {
             return Err(DecodeError::Expiry {

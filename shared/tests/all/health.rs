@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use usher_shared::health::{
     CdnConfig, CdnState, DecodeError, Evaluation, HealthConfig, HealthModel, HealthSnapshot,
-    Observation, Reason, SignalKind, session_slot,
+    Observation, Override, Reason, SignalKind, session_slot,
 };
 
 const STEP_MS: u64 = 5_000;
@@ -957,6 +957,25 @@ fn snapshot_rejects_corrupt_inputs_with_specific_errors() {
         serde_json::from_slice::<serde_json::Value>(&old.to_json()).unwrap(),
         v1
     );
+    // ...but a version-1 document cannot carry the codes version 2 added, globally or in a
+    // group: a version-1 decoder would not know them.
+    for reason in ["drained", "pinned"] {
+        let mut bad = v1.clone();
+        bad["cdns"][0]["reason"] = reason.into();
+        assert_eq!(
+            decode(&bad).unwrap_err().to_string(),
+            format!("reason {reason} is not part of snapshot format version 1")
+        );
+        let mut bad = v1.clone();
+        bad["groups"]["country:DE"]["cdns"][1]["reason"] = reason.into();
+        assert!(matches!(
+            decode(&bad),
+            Err(DecodeError::ReasonNotInVersion { version: 1, .. })
+        ));
+        let mut fine = base.clone();
+        fine["cdns"][0]["reason"] = reason.into();
+        assert!(decode(&fine).is_ok(), "{reason} in version 2");
+    }
     assert_eq!(
         case(&|v| v["cdns"] = serde_json::json!([])),
         DecodeError::NoCdns
@@ -1143,12 +1162,25 @@ fn replay(
     cfg: &HealthConfig,
     demand_gbps: Option<u64>,
     history: &[(u64, StepSignals)],
+    check: impl FnMut(&HealthModel, &Evaluation),
+) {
+    replay_with(cfg, demand_gbps, history, |_, _| {}, check);
+}
+
+/// [`replay`], with `before(step, model)` called before each step's observations (an operator
+/// acting between evaluations).
+fn replay_with(
+    cfg: &HealthConfig,
+    demand_gbps: Option<u64>,
+    history: &[(u64, StepSignals)],
+    mut before: impl FnMut(usize, &mut HealthModel),
     mut check: impl FnMut(&HealthModel, &Evaluation),
 ) {
     let mut m = HealthModel::new(cfg.clone()).unwrap();
     m.set_demand_bps(demand_gbps.map(|g| g * 1_000_000_000));
     let mut t = 1_000_000u64;
-    for (dt, signals) in history {
+    for (step, (dt, signals)) in history.iter().enumerate() {
+        before(step, &mut m);
         t += dt;
         for (c, s) in cfg.cdns.iter().zip(signals) {
             let Some((tp, ttfb, err, hit)) = *s else {
@@ -1306,5 +1338,185 @@ proptest! {
                 assert!(s.cdns().iter().any(|c| c.id == a.cdn));
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator overrides: drain and pin
+
+/// Evaluations of a model fed the same good signals for every CDN, every 5 s from `from_ms`,
+/// no client groups: scores settle, so after a while nothing moves but what an override asks.
+fn steady(m: &mut HealthModel, cfg: &HealthConfig, from_ms: u64, steps: u64) -> Vec<Evaluation> {
+    (0..steps)
+        .map(|k| {
+            let t = from_ms + k * STEP_MS;
+            for c in &cfg.cdns {
+                for kind in [
+                    SignalKind::Throughput {
+                        bits_per_second: 6e6,
+                        samples: 10,
+                    },
+                    SignalKind::Ttfb {
+                        millis: 80.0,
+                        samples: 10,
+                    },
+                    SignalKind::Requests {
+                        requests: 1000,
+                        errors: 1,
+                    },
+                ] {
+                    m.observe(&obs(&c.id, None, t, kind)).unwrap();
+                }
+            }
+            m.evaluate(t)
+        })
+        .collect()
+}
+
+fn budget(cfg: &HealthConfig) -> usize {
+    (usize::from(cfg.steering.max_migration_bp) * usize::from(cfg.slots)).div_ceil(10_000)
+}
+
+fn assert_whole(cfg: &HealthConfig, e: &Evaluation) {
+    for group in plans(cfg) {
+        let weights: u32 = e.plan(group).map(|d| u32::from(d.weight_bp)).sum();
+        let slots: u32 = e.plan(group).map(|d| u32::from(d.slots)).sum();
+        assert_eq!(
+            (weights, slots),
+            (10_000, u32::from(cfg.slots)),
+            "{group:?}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_drain_empties_the_cdn_in_one_evaluation_whatever_its_state_and_keeps_it_empty(
+        cfg in arb_config(),
+        history in arb_history(5),
+        at in any::<prop::sample::Index>(),
+        which in any::<prop::sample::Index>(),
+    ) {
+        let step = at.index(history.len());
+        let cdn = cfg.cdns[which.index(cfg.cdns.len())].id.clone();
+        replay_with(
+            &cfg,
+            None,
+            &history,
+            |k, m| {
+                if k == step {
+                    m.set_override(&cdn, Some(Override::Drain)).unwrap();
+                }
+            },
+            |m, e| {
+                assert_whole(&cfg, e);
+                if m.overrides().is_empty() {
+                    return;
+                }
+                // From the evaluation after the drain on, in every plan, whatever the data says
+                // (gated, stale, static fallback, last resort): no weight, no viewer.
+                for group in plans(&cfg) {
+                    let d = e.decision(group, &cdn).unwrap();
+                    assert_eq!((d.weight_bp, d.slots, d.reason), (0, 0, Reason::Drained), "{d:?}");
+                }
+                // Its slots left at once, each move saying why.
+                for mv in e.moves.iter().filter(|mv| mv.from == cdn) {
+                    assert_eq!(mv.reason, Reason::Drained, "{mv:?}");
+                }
+                assert!(e.moves.iter().all(|mv| mv.to != cdn));
+                // The published table agrees: nobody is assigned to the drained CDN.
+                let snapshot = m.snapshot(e.at_ms);
+                let index = cfg.cdns.iter().position(|c| c.id == cdn).unwrap();
+                assert!((0..cfg.slots).all(|s| snapshot.slot_cdn(s) != Some(index)));
+            },
+        );
+    }
+
+    #[test]
+    fn a_pin_converges_within_the_migration_budget_and_holds(
+        cfg in arb_config(),
+        which in any::<prop::sample::Index>(),
+        pin in 0u16..=10_000,
+    ) {
+        let mut cfg = cfg;
+        cfg.groups.clear();
+        let mut m = HealthModel::new(cfg.clone()).unwrap();
+        // Settled: 30 evaluations (150 s), longer than the dwell, and nothing moves any more.
+        let settled = steady(&mut m, &cfg, 1_000_000, 30);
+        prop_assume!(settled.last().unwrap().moves.is_empty());
+        let p = which.index(cfg.cdns.len());
+        let id = cfg.cdns[p].id.clone();
+        let before: Vec<u16> = settled.last().unwrap().plan(None).map(|d| d.slots).collect();
+        m.set_pins(&[(id.as_str(), pin)]).unwrap();
+        let budget = budget(&cfg);
+        let mut t = 1_000_000 + 30 * STEP_MS;
+        let mut bound = None;
+        for k in 1..=30u64 {
+            let e = steady(&mut m, &cfg, t, 1).pop().unwrap();
+            t += STEP_MS;
+            assert_whole(&cfg, &e);
+            let d = e.decision(None, &id).unwrap();
+            prop_assert_eq!((d.weight_bp, d.reason), (pin, Reason::Pinned));
+            // No stampede: only rebalancing moves, within the budget.
+            prop_assert!(e.moves.iter().all(|mv| mv.reason == Reason::Rebalance));
+            prop_assert!(e.moves.len() <= budget, "{} moves", e.moves.len());
+            // Every slot that has to move, in ceil(that / budget) evaluations.
+            let bound = *bound.get_or_insert_with(|| {
+                let to_move: usize = e
+                    .plan(None)
+                    .zip(&before)
+                    .map(|(d, &was)| usize::from(d.target_slots.saturating_sub(was)))
+                    .sum();
+                to_move.div_ceil(budget) as u64
+            });
+            if k >= bound.max(1) {
+                prop_assert_eq!(d.slots, d.target_slots, "not converged after {} evaluations", k);
+            }
+        }
+    }
+
+    #[test]
+    fn clearing_an_override_returns_to_the_score_driven_weights(
+        cfg in arb_config(),
+        history in arb_history(5),
+        from in any::<prop::sample::Index>(),
+        until in any::<prop::sample::Index>(),
+        which in any::<prop::sample::Index>(),
+        pin in prop::option::of(0u16..=10_000),
+    ) {
+        let (a, b) = (from.index(history.len()), until.index(history.len()));
+        let (set_at, clear_at) = (a.min(b), a.max(b));
+        let cdn = cfg.cdns[which.index(cfg.cdns.len())].id.clone();
+        let ov = pin.map_or(Override::Drain, |weight_bp| Override::Pin { weight_bp });
+        let mut plain = Vec::new();
+        replay(&cfg, None, &history, |_, e| plain.push(e.clone()));
+        let mut step = 0;
+        replay_with(
+            &cfg,
+            None,
+            &history,
+            |k, m| {
+                if k == set_at {
+                    m.set_override(&cdn, Some(ov)).unwrap();
+                }
+                if k == clear_at {
+                    m.set_override(&cdn, None).unwrap();
+                }
+            },
+            |m, e| {
+                assert_whole(&cfg, e);
+                if m.overrides().is_empty() {
+                    // The scores, gates and weights never saw the override: only the table
+                    // (and the reasons that explain it) may still differ.
+                    for (d, p) in e.decisions.iter().zip(&plain[step].decisions) {
+                        assert_eq!((&d.cdn, d.weight_bp, d.state), (&p.cdn, p.weight_bp, p.state));
+                        assert_eq!(d.score, p.score);
+                    }
+                }
+                step += 1;
+            },
+        );
     }
 }
