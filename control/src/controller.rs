@@ -133,14 +133,14 @@ impl Controller {
         self.ids.iter().position(|id| id == cdn)
     }
 
-    fn feed(&mut self, index: usize, observation: &Observation) {
+    fn feed(&mut self, index: usize, observation: &Observation) -> Result<(), ObserveError> {
         // The model refuses what it cannot use (stale on arrival, inconsistent values); the
         // window keeps only what the model accepted, so the two never tell different stories.
-        if self.model.observe(observation).is_ok()
-            && let Some(window) = self.windows.get_mut(index)
-        {
+        self.model.observe(observation)?;
+        if let Some(window) = self.windows.get_mut(index) {
             window.add(observation.at_ms, &observation.kind);
         }
+        Ok(())
     }
 
     /// Folds in one probe request's result.
@@ -152,7 +152,8 @@ impl Controller {
             *last = Some(last.unwrap_or(0).max(record.at_ms));
         }
         for observation in observations {
-            self.feed(index, observation);
+            // A sample the model refuses is dropped; the probe's other samples still count.
+            let _ = self.feed(index, observation);
         }
     }
 
@@ -183,7 +184,8 @@ impl Controller {
             window.stall(report.at_ms);
         }
         for observation in &report.observations {
-            self.feed(index, observation);
+            // As for probes: a refused sample is dropped, the line's others still count.
+            let _ = self.feed(index, observation);
         }
         Ok(())
     }
@@ -199,10 +201,7 @@ impl Controller {
             .ok_or_else(|| ObserveError::UnknownCdn {
                 cdn: observation.cdn.clone(),
             })?;
-        self.model.observe(observation)?;
-        if let Some(window) = self.windows.get_mut(index) {
-            window.add(observation.at_ms, &observation.kind);
-        }
+        self.feed(index, observation)?;
         if let Some(last) = self.last_external_ms.get_mut(index) {
             *last = Some(last.unwrap_or(0).max(observation.at_ms));
         }

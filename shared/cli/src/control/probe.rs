@@ -23,8 +23,9 @@ use usher_shared::token::Algorithm;
 use usher_shared::token::edgeauth::{self, EdgeAuth, MintRequest, Scope};
 
 use super::client::{self, FetchError, Limits};
-use super::run::{Hub, now_ms};
+use super::run::Hub;
 use crate::UsageError;
+use crate::now_ms;
 
 /// How long a probe's session token lives: long enough for one probe, short enough to be
 /// useless if it leaks from a log.

@@ -17,7 +17,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use bytes::Bytes;
@@ -42,7 +42,7 @@ use usher_shared::health::signature::{self, HealthKeys};
 use super::publish::Publishers;
 use super::server::{self, sse};
 use super::{probe, tail};
-use crate::UsageError;
+use crate::{UsageError, now_ms, say};
 
 /// Ticks kept in memory for the dashboard: an hour at the default 5 s cadence.
 const KEEP_TICKS: usize = 720;
@@ -67,19 +67,6 @@ pub(crate) struct RunArgs {
     /// for a controller on a private address).
     #[arg(long)]
     operator_token_file: Option<PathBuf>,
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-fn say(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
 }
 
 /// One standing override, as `overrides.json` keeps it.
@@ -233,34 +220,31 @@ impl Hub {
 
     /// Feeds observation lines from external sources; returns (accepted, refused).
     pub(crate) fn observation_lines(&self, body: &[u8]) -> (u64, u64) {
-        let mut state = self.lock();
-        let (mut accepted, mut refused) = (0, 0);
-        for line in body.split(|b| *b == b'\n') {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let fed = serde_json::from_slice::<Observation>(line)
+        self.feed_lines(body, |controller, line| {
+            serde_json::from_slice::<Observation>(line)
                 .ok()
-                .map(|o| state.controller.external(&o));
-            match fed {
-                Some(Ok(())) => accepted += 1,
-                _ => refused += 1,
-            }
-        }
-        (accepted, refused)
+                .is_some_and(|o| controller.external(&o).is_ok())
+        })
     }
 
     /// Feeds QoE lines; returns (accepted, refused).
     pub(crate) fn qoe_lines(&self, body: &[u8]) -> (u64, u64) {
+        self.feed_lines(body, |controller, line| controller.qoe(line).is_ok())
+    }
+
+    /// Feeds each non-blank line of a batch on its own, under one lock; a refused line is
+    /// counted, never fatal to the rest. Returns (accepted, refused).
+    fn feed_lines(&self, body: &[u8], feed: impl Fn(&mut Controller, &[u8]) -> bool) -> (u64, u64) {
         let mut state = self.lock();
         let (mut accepted, mut refused) = (0, 0);
         for line in body.split(|b| *b == b'\n') {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match state.controller.qoe(line) {
-                Ok(()) => accepted += 1,
-                Err(_) => refused += 1,
+            if feed(&mut state.controller, line) {
+                accepted += 1;
+            } else {
+                refused += 1;
             }
         }
         (accepted, refused)

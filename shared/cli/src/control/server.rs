@@ -30,7 +30,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{broadcast, mpsc};
 use usher_control::operator::Command;
 
-use super::run::{Hub, now_ms};
+use super::run::Hub;
+use crate::now_ms;
 
 /// The dashboard page, built into the binary so the controller is one file to deploy.
 const DASHBOARD: &str = include_str!("../../../../control/assets/dashboard.html");

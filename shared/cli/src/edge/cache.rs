@@ -30,12 +30,12 @@
 //! Not done: `Range` requests and HEAD go to the origin uncached (`x-cache: BYPASS`), stale
 //! copies are refetched whole rather than revalidated, and nothing is persisted.
 
+use crate::now_ms;
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt as _, Empty, Full};
@@ -752,13 +752,6 @@ impl Body for Frames {
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         self.0.poll_recv(cx)
     }
-}
-
-/// The wall clock, Unix milliseconds.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::UsageError;
+use crate::{UsageError, say};
 use cache::{Cache, Limits};
 use component::Host;
 use config::Environment;
@@ -353,13 +353,6 @@ fn failure(status: StatusCode, message: &'static str) -> Response<HyperOutgoingB
 /// A host error, as a JSON line on stderr beside the component's access lines.
 fn log_error(error: &str) {
     say(&serde_json::json!({ "host_error": error }).to_string());
-}
-
-/// One line on stderr. A closed stderr must not stop the server.
-fn say(line: &str) {
-    use std::io::Write as _;
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(format!("{line}\n").as_bytes());
 }
 
 #[cfg(test)]

@@ -316,29 +316,20 @@ pub(crate) fn slot_counts(snapshot: &HealthSnapshot) -> Vec<u32> {
     counts
 }
 
-/// Polls `check` on the published snapshot until it holds, or fails with what was seen.
+/// Polls `check` on the snapshot published to `dir/health.json` until it holds.
 pub(crate) fn wait_for(
     dir: &Path,
     what: &str,
     limit: Duration,
     check: impl Fn(&HealthSnapshot) -> bool,
 ) -> HealthSnapshot {
-    let deadline = Instant::now() + limit;
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Some(snapshot) = published(dir) {
-            if check(&snapshot) {
-                return snapshot;
-            }
-            last = Some(snapshot);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!(
-        "{what}: not within {limit:?}; last snapshot: {}",
-        last.map(|s| String::from_utf8_lossy(&s.to_json()).into_owned())
-            .unwrap_or_default()
-    );
+    wait_for_file(
+        &dir.join("health.json"),
+        HEALTH_KEYS.as_bytes(),
+        what,
+        limit,
+        check,
+    )
 }
 
 fn lines(path: &Path) -> Vec<Value> {
@@ -636,13 +627,25 @@ fn the_controller_steers_the_local_edge_from_real_probes() {
 
     // cdn-a fails; the probes see it, the controller gates it and publishes, and from then on
     // the edge sends no new viewer there.
-    let healthy = wait_for_file(&health, &keys, "a published snapshot", |s| s.seq() > 2);
+    let healthy = wait_for_file(
+        &health,
+        &keys,
+        "a published snapshot",
+        Duration::from_secs(30),
+        |s| s.seq() > 2,
+    );
     assert!(slot_counts(&healthy)[0] > 0);
     cdns[0].set(Behaviour {
         outage: true,
         ..Behaviour::default()
     });
-    wait_for_file(&health, &keys, "cdn-a empty", |s| slot_counts(s)[0] == 0);
+    wait_for_file(
+        &health,
+        &keys,
+        "cdn-a empty",
+        Duration::from_secs(30),
+        |s| slot_counts(s)[0] == 0,
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let seen = pathways(20);
@@ -665,24 +668,32 @@ fn the_controller_steers_the_local_edge_from_real_probes() {
     silent.stop();
 }
 
-/// Polls a sealed snapshot file until `check` holds.
+/// Polls a sealed snapshot file until `check` holds, or fails with the last one seen.
 fn wait_for_file(
     path: &Path,
     keys: &[u8],
     what: &str,
+    limit: Duration,
     check: impl Fn(&HealthSnapshot) -> bool,
 ) -> HealthSnapshot {
     let keys = HealthKeys::from_json(keys).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + limit;
+    let mut last = None;
     while Instant::now() < deadline {
         if let Some(snapshot) = std::fs::read(path)
             .ok()
             .and_then(|b| signature::open(&keys, &b).ok())
-            && check(&snapshot)
         {
-            return snapshot;
+            if check(&snapshot) {
+                return snapshot;
+            }
+            last = Some(snapshot);
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    panic!("{what}: not within 30 s");
+    panic!(
+        "{what}: not within {limit:?}; last snapshot: {}",
+        last.map(|s| String::from_utf8_lossy(&s.to_json()).into_owned())
+            .unwrap_or_default()
+    );
 }
