@@ -2,7 +2,7 @@
 //!
 //! Today it mints and verifies tokens, rewrites playlists and hosts the edge component locally
 //! (`usher edge serve`); runs an origin node (`usher origin`) and the steering controller
-//! (`usher control`); later it grows the local live event (`usher dev`). It is a thin front over the library crates: it parses
+//! (`usher control`); and runs a whole live event locally (`usher dev`). It is a thin front over the library crates: it parses
 //! arguments, reads files and the clock, calls the pure code, and prints.
 //!
 //! Exit codes are a contract: 0 success (a valid token), 1 a negative answer (an invalid token,
@@ -10,6 +10,7 @@
 //! configuration).
 
 mod control;
+mod dev;
 mod edge;
 mod origin;
 mod playlist;
@@ -45,6 +46,9 @@ enum Command {
     /// The steering controller: run it, command it, simulate and report on events.
     #[command(subcommand)]
     Control(control::ControlCommand),
+    /// A whole live event on this machine: origins, CDNs with fault injectors, edges, the
+    /// controller and its dashboard.
+    Dev(Box<dev::DevArgs>),
 }
 
 /// A mistake in how `usher` was called or configured: exit 2, like clap's own usage errors.
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         Command::Edge(command) => edge::run(command),
         Command::Origin(args) => origin::run(*args),
         Command::Control(command) => control::run(command),
+        Command::Dev(args) => dev::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -45,8 +45,8 @@ mod cache;
 mod component;
 mod config;
 mod freshness;
-mod outgoing;
-mod store;
+pub(crate) mod outgoing;
+pub(crate) mod store;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -276,7 +276,7 @@ fn full(body: Bytes) -> WasiBody {
 }
 
 /// Decodes `%XX` escapes (RFC 3986 §2.1); `None` for a bad escape or bytes that are not UTF-8.
-fn percent_decoded(path: &str) -> Option<String> {
+pub(crate) fn percent_decoded(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
