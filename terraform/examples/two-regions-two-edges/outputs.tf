@@ -22,3 +22,8 @@ output "controller_publish" {
   description = "The steering controller's [[publish]] tables: the Fastly KV store and the Cloudflare KV namespace that hold the health snapshot."
   value       = [module.edge_fastly.controller_publish, module.edge_cloudflare.controller_publish]
 }
+
+output "asset_stores" {
+  description = "Where to upload the player library: the Fastly KV store and the Cloudflare KV namespace for assets."
+  value       = { fastly = module.edge_fastly.kv_store_ids["assets"], cloudflare = module.edge_cloudflare.kv_namespace_ids["assets"] }
+}

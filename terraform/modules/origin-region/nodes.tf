@@ -260,6 +260,7 @@ resource "aws_elasticache_replication_group" "leases" {
   kms_key_id                  = aws_kms_key.this.arn
   transit_encryption_enabled  = true
   auth_token                  = var.redis_auth_token
+  auth_token_update_strategy  = "ROTATE"
   snapshot_retention_limit    = 1
   auto_minor_version_upgrade  = true
   apply_immediately           = false
