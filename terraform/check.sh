@@ -65,7 +65,7 @@ if ! command -v terraform >/dev/null; then
 	echo "0 passed, 0 failed, 1 skipped"
 	exit 0
 fi
-tf_version=$(terraform version -json | python3 -c 'import json,sys; print(json.load(sys.stdin)["terraform_version"])')
+tf_version=$(TF_CLI_CONFIG_FILE=/dev/null terraform version -json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["terraform_version"])')
 if ! python3 -c 'import sys; v=tuple(map(int, sys.argv[1].split(".")[:2])); sys.exit(v < (1, 9))' "$tf_version"; then
 	echo "terraform $tf_version is too old: the modules need 1.9 or later" >&2
 	exit 1
