@@ -468,7 +468,9 @@ fn multivariant(
             renewed_secs: input.now_secs(),
         }),
     };
-    let token = mint_session(input, event, &session_id, &data)?;
+    // The URIs of the multivariant playlist carry a playlist token (see `mint_playlist_token`):
+    // players reload media playlists from these URIs for as long as they play.
+    let token = mint_playlist_token(input, event, &session_id, &data, claims.exp)?;
     let upstream = playlist_upstream(upstream(request, event, "master.m3u8", None, input)?);
     let plan = plan(
         PlaylistKind::Multivariant,
@@ -517,8 +519,9 @@ fn media(
             (id, l.max_streams)
         })
     });
-    // Sliding expiry: an active viewer reloads its media playlist every target duration and
-    // always holds a fresh token; a copied URL dies `ttl_secs` after its viewer left.
+    // Sliding expiry for what the media playlist lists: every reload writes segment, part and
+    // key URIs with a fresh short-lived token, so a copied segment URL dies `ttl_secs` after
+    // the playlist it came from was served.
     let token = mint_session(input, event, session_id, &data)?;
     let upstream = upstream(request, event, rest, query, input)?;
     let plan = plan(PlaylistKind::Media, event, pathway, &upstream, token, input);
@@ -782,17 +785,56 @@ fn mint_session(
     session_id: &str,
     data: &SessionData,
 ) -> Result<String, Reason> {
+    let acl = format!("{}{}/*", route::EVENTS_PREFIX, event.id);
+    let end = input.now_secs() + input.config.settings.session.ttl_secs;
+    mint_token(input, session_id, data, &[&acl], end)
+}
+
+/// The longest a playlist token lives, seconds: a day, whatever the ticket says.
+const PLAYLIST_TOKEN_MAX_SECS: u64 = 24 * 3600;
+
+/// Mints the token the multivariant playlist's URIs carry. Players reload a live media playlist
+/// from the URI the multivariant playlist gave them (hls.js and native players alike: RFC 8216
+/// §6.3.4 never tells a client to follow URIs inside the media playlist for its own reloads),
+/// so that token must live as long as the viewer may watch: until the ticket expires, at least
+/// the session TTL and at most [`PLAYLIST_TOKEN_MAX_SECS`]. It opens playlists and the
+/// steering manifest only (its ACL is `*.m3u8` and `steering.json` below the event): segments,
+/// parts and keys need the short-lived session token each media playlist reload writes, so a
+/// copied segment URL still dies `session.ttl_secs` after it was served.
+fn mint_playlist_token(
+    input: &EdgeInput<'_>,
+    event: &Event,
+    session_id: &str,
+    data: &SessionData,
+    ticket_exp: i64,
+) -> Result<String, Reason> {
+    let now = input.now_secs();
+    let least = now + input.config.settings.session.ttl_secs;
+    let most = least.max(now + PLAYLIST_TOKEN_MAX_SECS);
+    let end = u64::try_from(ticket_exp).unwrap_or(0).clamp(least, most);
+    let playlists = format!("{}{}/*.m3u8", route::EVENTS_PREFIX, event.id);
+    let steering = format!("{}{}/steering.json", route::EVENTS_PREFIX, event.id);
+    mint_token(input, session_id, data, &[&playlists, &steering], end)
+}
+
+/// Mints a session token for `session_id` with `data`, opening `acl` until `end`.
+fn mint_token(
+    input: &EdgeInput<'_>,
+    session_id: &str,
+    data: &SessionData,
+    acl: &[&str],
+    end: u64,
+) -> Result<String, Reason> {
     let data = data.format();
     let now = input.now_secs();
-    let acl = format!("{}{}/*", route::EVENTS_PREFIX, event.id);
     input
         .config
         .session
         .mint(&MintRequest {
             ip: None,
             start: Some(now),
-            end: now + input.config.settings.session.ttl_secs,
-            scope: Scope::Acl(&[&acl]),
+            end,
+            scope: Scope::Acl(acl),
             session_id: Some(session_id).filter(|s| !s.is_empty()),
             data: data.as_deref(),
         })

@@ -227,6 +227,67 @@ fn a_watching_screen_touches_the_store_about_twice_per_lease_lifetime() {
     assert!(reads >= 10, "the lease must be renewed: {reads} reads");
 }
 
+/// The status and reason of a segment request carrying `token`.
+fn segment(edge: &Edge, token: &str, now_ms: u64) -> (u16, String) {
+    let input = EdgeInput {
+        now_ms,
+        client: Client::default(),
+        config: &edge.config,
+        health: None,
+        entropy: [0; 16],
+    };
+    let token = token.replace('%', "%25").replace('&', "%26");
+    let uri = format!("/events/final-2026/720p/segment_100.m4s?__token__={token}");
+    let request = Request::builder().uri(uri).body(()).unwrap();
+    let decision = decide(&request, &input);
+    match decision.action {
+        Action::Proxy(_) => (200, "proxied".to_owned()),
+        Action::Respond(response) => (
+            response.status().as_u16(),
+            response.headers()["x-usher-reason"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        ),
+        other => panic!("unexpected action {other:?}"),
+    }
+}
+
+#[test]
+fn a_player_reloading_from_the_multivariant_uri_plays_on_past_the_session_ttl() {
+    // Players reload a live media playlist from the URI the multivariant playlist gave them,
+    // never from one inside the media playlist (RFC 8216 §6.3.4): that URI's token must last
+    // as long as the ticket, while segment URIs keep the short sliding token.
+    let mut edge = Edge::new();
+    let session_ttl_ms = edge.config.settings.session.ttl_secs * 1000;
+    let master = edge.start(&ticket(1), None, START_MS).token.unwrap();
+    let mut now = START_MS;
+    let mut last = None;
+    while now < START_MS + 3 * session_ttl_ms {
+        now += 2_000;
+        let outcome = edge.reload(&master, now);
+        assert_eq!(
+            (outcome.status.as_u16(), outcome.reason.as_str()),
+            (200, "ok"),
+            "reload at +{} s",
+            (now - START_MS) / 1000
+        );
+        last = outcome.token;
+    }
+    // The playlist token opens playlists only: not a segment.
+    assert_eq!(segment(&edge, &master, now).0, 403);
+    // A segment URI from the last reload works, and dies with its own short token.
+    let fresh = last.unwrap();
+    assert_eq!(segment(&edge, &fresh, now).0, 200);
+    assert_eq!(
+        segment(&edge, &fresh, now + session_ttl_ms + 1_000),
+        (410, "session_expired".to_owned())
+    );
+    // After the ticket expires (1_767_240_000), the playlist token does too.
+    let after_ticket = 1_767_240_000 * 1000 + 1_000;
+    assert_eq!(edge.reload(&master, after_ticket).status, 410);
+}
+
 #[derive(Clone, Debug)]
 enum Step {
     /// A new screen starts playing (with a device hint from a small set, or none).
