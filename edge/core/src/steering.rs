@@ -10,9 +10,10 @@
 //! viewer's session token, which is signed, so any edge anywhere can answer any viewer, and each
 //! answer's `RELOAD-URI` carries a freshly minted token.
 //!
-//! Cloning replaces only the host (`URI-REPLACEMENT.HOST`), so a CDN can be offered as a clone
-//! only when its base URL has the same path as the base pathway's; others are left out of the
-//! clones (and so out of the priority list) rather than sent a path they would not serve.
+//! Cloning replaces only the host name (`URI-REPLACEMENT.HOST`; players set the URL's hostname,
+//! keeping its scheme and port), so a CDN can be offered as a clone only when its base URL has
+//! the same scheme, port and path as the base pathway's; others are left out of the clones (and
+//! so out of the priority list) rather than sent to a port or path that would not serve them.
 
 use serde::Serialize;
 use usher_shared::health;
@@ -69,7 +70,7 @@ pub struct Clone {
 /// `URI-REPLACEMENT`: the host of the cloned pathway.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UriReplacement {
-    /// The host (and port) replacing the base pathway's.
+    /// The host name replacing the base pathway's (never a port: players keep the URI's).
     #[serde(rename = "HOST")]
     pub host: String,
 }
@@ -94,11 +95,39 @@ pub struct Manifest {
     pub pathway_clones: Vec<Clone>,
 }
 
-/// The host (with port) of a base URL, and its path.
-fn host_and_path(base_url: &str) -> Option<(&str, &str)> {
-    let rest = base_url.split_once("://")?.1;
-    let slash = rest.find('/')?;
-    Some((rest.get(..slash)?, rest.get(slash..)?))
+/// A base URL cut where cloning cuts it: the host name, which `URI-REPLACEMENT.HOST` replaces,
+/// and everything else (scheme, port, path), which a clone keeps. Players replace the host
+/// name only (hls.js sets `URL.hostname`), so a port cannot change through a clone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BaseUrl<'a> {
+    scheme: &'a str,
+    host: &'a str,
+    port: &'a str,
+    path: &'a str,
+}
+
+impl<'a> BaseUrl<'a> {
+    fn parse(base_url: &'a str) -> Option<Self> {
+        let (scheme, rest) = base_url.split_once("://")?;
+        let slash = rest.find('/')?;
+        let (authority, path) = (rest.get(..slash)?, rest.get(slash..)?);
+        // An IPv6 literal keeps its brackets; the port is what follows the host.
+        let host_end = match authority.strip_prefix('[') {
+            Some(v6) => v6.find(']')? + 2,
+            None => authority.find(':').unwrap_or(authority.len()),
+        };
+        Some(BaseUrl {
+            scheme,
+            host: authority.get(..host_end)?,
+            port: authority.get(host_end..)?,
+            path,
+        })
+    }
+
+    /// Whether `other` serves this base's URIs once its host name is put in.
+    fn clones_to(&self, other: &BaseUrl<'_>) -> bool {
+        (self.scheme, self.port, self.path) == (other.scheme, other.port, other.path)
+    }
 }
 
 /// The inputs of one steering answer.
@@ -124,16 +153,19 @@ pub fn manifest(
     snapshot: Option<&health::HealthSnapshot>,
     request: &Request<'_>,
 ) -> Manifest {
-    let base_path = config
+    let base = config
         .pathway(request.base)
-        .and_then(|p| host_and_path(&p.base_url))
-        .map(|(_, path)| path);
-    // Pathways that can serve this viewer's URIs: the base itself, and clones with the same path.
+        .and_then(|p| BaseUrl::parse(&p.base_url));
+    // Pathways that can serve this viewer's URIs: the base itself, and clones that differ from
+    // it in the host name only.
     let usable: Vec<&Pathway> = config
         .pathways
         .iter()
         .filter(|p| {
-            p.id == request.base || host_and_path(&p.base_url).map(|(_, path)| path) == base_path
+            p.id == request.base
+                || base
+                    .zip(BaseUrl::parse(&p.base_url))
+                    .is_some_and(|(b, o)| b.clones_to(&o))
         })
         .collect();
     let clones = usable
@@ -144,7 +176,7 @@ pub fn manifest(
                 base_id: request.base.to_owned(),
                 id: p.id.clone(),
                 uri_replacement: UriReplacement {
-                    host: host_and_path(&p.base_url)?.0.to_owned(),
+                    host: BaseUrl::parse(&p.base_url)?.host.to_owned(),
                 },
             })
         })
@@ -245,6 +277,43 @@ mod tests {
         assert_eq!(
             tag("__token__", "a=1~b&c+d", "cdn-a"),
             "#EXT-X-CONTENT-STEERING:SERVER-URI=\"steering.json?__token__=a=1~b%26c%2Bd\",PATHWAY-ID=\"cdn-a\""
+        );
+    }
+
+    #[test]
+    fn a_clone_replaces_the_host_name_only_so_a_cdn_on_another_port_is_not_offered() {
+        let config = config_with(
+            r#"{"pathways": [
+                {"id": "a", "base_url": "http://127.0.0.1:8401/", "static_weight_bp": 4000},
+                {"id": "b", "base_url": "http://127.0.0.2:8401/", "static_weight_bp": 3000},
+                {"id": "c", "base_url": "http://127.0.0.3:8402/", "static_weight_bp": 2000},
+                {"id": "d", "base_url": "https://127.0.0.4:8401/", "static_weight_bp": 1000}
+            ]}"#,
+        );
+        let m = manifest(&config, None, &request("a", "s-1"));
+        let hosts: Vec<(&str, &str)> = m
+            .pathway_clones
+            .iter()
+            .map(|c| (c.id.as_str(), c.uri_replacement.host.as_str()))
+            .collect();
+        assert_eq!(hosts, [("b", "127.0.0.2")]);
+        assert_eq!(
+            BaseUrl::parse("http://[::1]:9000/x/"),
+            Some(BaseUrl {
+                scheme: "http",
+                host: "[::1]",
+                port: ":9000",
+                path: "/x/"
+            })
+        );
+        assert_eq!(
+            BaseUrl::parse("https://cdn.example/"),
+            Some(BaseUrl {
+                scheme: "https",
+                host: "cdn.example",
+                port: "",
+                path: "/"
+            })
         );
     }
 

@@ -85,8 +85,9 @@ struct RunArgs {
     /// The data directory: keys, configuration, logs, segments. Recreated on every run.
     #[arg(long, value_name = "DIR", default_value = "usher-dev")]
     data: PathBuf,
-    /// The first public port: the edge (watch page) on PORT, cdn-a, cdn-b and cdn-c on the
-    /// next three, the dashboard on PORT+4, the dev API on PORT+5. 0 picks free ports.
+    /// The first public port: the edge (watch page) on 127.0.0.1:PORT; cdn-a, cdn-b and cdn-c
+    /// on PORT+1 of 127.0.0.1, 127.0.0.2 and 127.0.0.3 (CDNs must differ in host name for
+    /// Content Steering); the dashboard on PORT+4, the dev API on PORT+5. 0 picks free ports.
     #[arg(long, default_value_t = 8400)]
     port: u16,
     /// The event's id (and the origin's channel name).
@@ -304,10 +305,9 @@ async fn start(
         .iter()
         .map(|(id, _)| Arc::new(Injector::new(id)))
         .collect();
+    let listeners = bind_cdns(public(1)?).await?;
     let mut cdn_addresses = Vec::new();
-    for (i, injector) in injectors.iter().enumerate() {
-        let offset = u16::try_from(i + 1).unwrap_or(1);
-        let listener = bind(public(offset)?).await?;
+    for (listener, injector) in listeners.into_iter().zip(&injectors) {
         cdn_addresses.push(listener.local_addr()?);
         tasks.push(tokio::spawn(fault::serve(listener, Arc::clone(injector))));
     }
@@ -535,7 +535,8 @@ async fn start(
                 bail!(
                     "the edge does not serve the stream: {} (logs in {})",
                     match outcome {
-                        Ok((status, _)) => status.to_string(),
+                        Ok((status, body)) =>
+                            format!("{status} {}", String::from_utf8_lossy(&body).trim()),
                         Err(e) => format!("{e:#}"),
                     },
                     layout.path("logs").display()
@@ -626,11 +627,9 @@ fn check_inputs(args: &RunArgs) -> Result<()> {
         ))
         .into());
     }
-    if args.session_ttl_secs < 4 {
-        return Err(UsageError::new(
-            "--session-ttl-secs must be at least 4: players re-mint their token every 2 s segment",
-        )
-        .into());
+    // The edge's own bounds (settings.json, session.ttl_secs).
+    if !(30..=3600).contains(&args.session_ttl_secs) {
+        return Err(UsageError::new("--session-ttl-secs must be between 30 and 3600").into());
     }
     Ok(())
 }
@@ -841,6 +840,47 @@ async fn bind(address: SocketAddr) -> Result<TcpListener> {
         ))
         .into()
     })
+}
+
+/// The CDNs' listeners: one port on three loopback addresses (127.0.0.1, .2, .3), so the CDNs
+/// differ in host name only. HLS Content Steering clones a pathway by replacing the host name
+/// of its URIs (players keep the port), so CDNs told apart by port could not be cloned.
+async fn bind_cdns(first: SocketAddr) -> Result<Vec<TcpListener>> {
+    let hosts: Vec<[u8; 4]> = (1..=3_u8).map(|i| [127, 0, 0, i]).collect();
+    let mut last = None;
+    // With port 0 the kernel picks the first listener's port, which may be taken on the other
+    // addresses: try a few.
+    for _ in 0..20 {
+        let mut listeners = Vec::new();
+        let mut port = first.port();
+        let mut failed = None;
+        for host in &hosts {
+            match TcpListener::bind(SocketAddr::from((*host, port))).await {
+                Ok(listener) => {
+                    port = listener.local_addr()?.port();
+                    listeners.push(listener);
+                }
+                Err(e) => {
+                    failed = Some(format!("{}:{port}: {e}", std::net::Ipv4Addr::from(*host)));
+                    break;
+                }
+            }
+        }
+        match failed {
+            None => return Ok(listeners),
+            Some(e) if first.port() == 0 => last = Some(e),
+            Some(e) => {
+                return Err(UsageError::new(format!(
+                    "cannot listen on {e} (another usher dev? choose other ports with --port)"
+                ))
+                .into());
+            }
+        }
+    }
+    bail!(
+        "no port free on 127.0.0.1, 127.0.0.2 and 127.0.0.3: {}",
+        last.unwrap_or_default()
+    )
 }
 
 /// A port free now, for a program that cannot be told to pick one (nginx).

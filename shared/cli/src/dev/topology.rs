@@ -9,6 +9,9 @@
 //!                                                                             (nginx)  └▶ origin zone b
 //! ```
 //!
+//! The three CDNs listen on one port of three loopback addresses (127.0.0.1, .2 and .3): like
+//! real CDNs they differ in host name, which is all Content Steering can change in a URI.
+//!
 //! Every CDN is modelled as it runs in production: the edge component at the CDN's point of
 //! presence checks the session token on every request, and the CDN's own cache (here nginx with
 //! `proxy_cache`) sits between it and the origin. The shield is the origin region's load
