@@ -1,6 +1,6 @@
 # Usher's two commands, and the steps they are made of.
 #
-#   make run    set up what is missing, then run the main job (for now: the token demo)
+#   make run    set up what is missing, then run the main job: a local live event (usher dev)
 #   make test   set up what is missing, then run every check CI runs
 #
 # Each step installs only what is missing and says what it is doing, so a second run on the
@@ -33,6 +33,7 @@ VICEROY_VERSION := 0.22.0
 # The wasm-bindgen CLI must be exactly the wasm-bindgen library version in Cargo.lock.
 WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' Cargo.lock)
 BROWSER_LOG := target/browser-output.log
+TERRAFORM_LOG := target/terraform-output.log
 BROWSER_DIR := edge/core/tests/browser
 NODE_STAMP := $(BROWSER_DIR)/node_modules/.installed
 ASSETS_DIR := edge/assets
@@ -43,11 +44,12 @@ HLS_JS_ASSET := $(EDGE_ASSETS)/hls.js/$(HLS_JS_VERSION)/hls.light.min.js
 
 say = printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help run test setup toolchain venv apt-python apt-origin apt-browser apt-npm node-deps edge-assets cloudflare-tools cloudflare-worker viceroy fmt clippy doc unit browser wasm-check wasm-tests mutants bench fuzz clean
+.PHONY: help run test test-terraform setup toolchain venv apt-python apt-origin apt-browser apt-npm node-deps edge-assets cloudflare-tools cloudflare-worker viceroy fmt clippy doc unit browser wasm-check wasm-tests mutants bench fuzz clean
 
 help:
-	@echo "make run    set up, then run the main job (a token and playlist demo until the local live event exists)"
-	@echo "make test   set up, then run every check: fmt, clippy, tests (interop included), wasm builds"
+	@echo "make run    set up, then run the main job: a local live event (origins, three CDNs, edges, controller) to watch in a browser"
+	@echo "make test   set up, then run every check: fmt, clippy, tests (interop, browser end to end, Terraform included), wasm builds"
+	@echo "make test-terraform  only the Terraform checks (fmt, validate, terraform test, checkov; offline)"
 	@echo "make wasm-tests  only the conformance suite through wasmtime, Viceroy and workerd (after make test's set-up)"
 	@echo "make mutants     break each adapter on purpose and check the suite catches it (minutes)"
 	@echo "make bench  run the criterion benchmarks and print the ratio table"
@@ -77,22 +79,26 @@ apt-python:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip; \
 	fi
 
-# The origin's encoder is Debian's FFmpeg, and a zone's nodes share channel leases in Redis:
-# `make run` sets both up, so `usher origin --source test` works after it.
+# The origin's encoder is Debian's FFmpeg, and a zone's nodes share channel leases in Redis;
+# the local live event's CDNs and origin shield are Debian's nginx (in /usr/sbin, which is not
+# on every user's PATH). `make run` sets them up.
 apt-origin:
 	@missing=""; command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	test -x /usr/sbin/nginx || command -v nginx >/dev/null || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 		$(call say,installing from Debian's packages:$$missing); \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
 # The player page is tested in a real browser: Debian's Chromium, FFmpeg for a test stream and the
-# origin's encoder, and a real Redis for the origin's channel leases.
+# origin's encoder, a real Redis for the origin's channel leases, and nginx for the local live
+# event's CDNs.
 apt-browser:
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	test -x /usr/sbin/nginx || command -v nginx >/dev/null || missing="$$missing nginx"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		$(call say,installing from Debian's packages:$$missing); \
@@ -180,13 +186,16 @@ $(VENV_STAMP): $(REQUIREMENTS) | apt-python
 
 # --- the two commands ------------------------------------------------------------------------
 
-run: toolchain apt-origin
-	@$(call say,building usher)
+# The local live event: the usher command, the edge component and its assets, then `usher dev`
+# in the foreground (Ctrl-C stops it and everything it started). Its data: target/usher-dev.
+run: toolchain apt-origin edge-assets
+	@$(call say,building usher and the edge component (wasm32-wasip2))
 	cargo build --locked --quiet -p usher
-	@$(call say,running the token and playlist demo)
-	@bash shared/cli/demo.sh target/debug/usher
+	cargo build --locked --quiet -p usher-edge-wasi-http --release --target wasm32-wasip2
+	@$(call say,starting the local live event (usher dev): origins and three CDNs and edges and the controller)
+	$(CARGO_TARGET)/debug/usher dev --wasm $(EDGE_WASM) --assets $(EDGE_ASSETS) --data target/usher-dev
 
-test: setup fmt clippy doc wasm-check browser unit
+test: setup fmt clippy doc wasm-check browser test-terraform unit
 
 fmt:
 	@$(call say,cargo fmt --check)
@@ -247,6 +256,19 @@ browser: apt-browser node-deps
 	@$(call say,the steering controller's live dashboard and post-event report in headless Chromium (about 1 min))
 	@cd control/tests/browser && USHER_BIN=$(abspath $(CARGO_TARGET))/debug/usher \
 		SCREENSHOT_DIR=$(CURDIR)/target/screenshots node dashboard.mjs 2>&1 | tee -a $(CURDIR)/$(BROWSER_LOG)
+	@$(call say,the local live event (usher dev) end to end with four hls.js viewers: six scenarios (about 4 min))
+	@cd shared/cli/tests/browser && USHER_BIN=$(abspath $(CARGO_TARGET))/debug/usher \
+		USHER_EDGE_WASM=$(abspath $(EDGE_WASM)) USHER_EDGE_ASSETS=$(CURDIR)/$(EDGE_ASSETS) \
+		SCREENSHOT_DIR=$(CURDIR)/target/screenshots node event.mjs 2>&1 | tee -a $(CURDIR)/$(BROWSER_LOG)
+
+# The Terraform modules, offline: fmt, provider schemas from published provider packages,
+# validate, terraform test (mocked where providers are needed), lint, checkov, and broken copies
+# that must fail (terraform/check.sh; docs/deploy.md). Skipped, saying so, where there is no
+# terraform binary.
+test-terraform:
+	@$(call say,the Terraform checks offline (fmt; schemas; validate; test; lint; checkov; broken copies))
+	@mkdir -p target
+	@bash terraform/check.sh 2>&1 | tee $(TERRAFORM_LOG)
 
 # All tests, interop with PyJWT and akamai-edgeauth included. The last line sums every test
 # binary's results, so the run ends on one plain count.
@@ -260,7 +282,8 @@ unit: venv edge-assets
 	cargo test --locked --workspace 2>&1 | tee $(TEST_LOG) || status=$$?; \
 	awk '/^test result:/ { p += $$4; f += $$6 } \
 	     /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
-	     END { printf "\ntests: %d passed, %d failed\n", p, f }' $(TEST_LOG) $$(test -f $(BROWSER_LOG) && echo $(BROWSER_LOG)); \
+	     END { printf "\ntests: %d passed, %d failed\n", p, f }' $(TEST_LOG) $$(test -f $(BROWSER_LOG) && echo $(BROWSER_LOG)) \
+	     $$(test -f $(TERRAFORM_LOG) && echo $(TERRAFORM_LOG)); \
 	exit $$status
 
 # The conformance suite through the three runtimes, on its own (make test runs it within `unit`).
