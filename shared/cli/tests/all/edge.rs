@@ -131,6 +131,9 @@ fn the_edge_component_serves_viewers_end_to_end() {
         .and_then(|u| u.split_once("?__token__="))
         .map(|(_, t)| t.to_owned())
         .unwrap();
+    // That is a playlist token, which opens playlists only; segments need the session token
+    // the media playlist writes into its URIs.
+    let token = session_token(&edge, &token);
     let segment_path = format!("/events/final-2026/720p/{SEGMENT}");
     let proxied = edge.get(
         &format!("{segment_path}?__token__={token}&CMCD=br%3D3000%2Cot%3Dv"),
@@ -249,6 +252,7 @@ fn the_edge_component_serves_viewers_end_to_end() {
             "ok",
             "no_ticket",
             "ok",
+            "ok", // the media playlist, for the session token segments need
             "ok",
             "ok",
             "session_bad_signature",
@@ -268,8 +272,8 @@ fn the_edge_component_serves_viewers_end_to_end() {
     assert_eq!(multivariant["pathway"], pathway.as_str());
     assert_eq!(multivariant["status"], 200);
     assert_eq!(multivariant["lease"], "taken");
-    assert_eq!(access[10]["lease"], "full");
-    assert_eq!(access[11]["lease"], "replaced");
+    assert_eq!(access[11]["lease"], "full");
+    assert_eq!(access[12]["lease"], "replaced");
     for line in &stderr {
         assert!(!line.contains(&final_ticket), "a ticket in the log: {line}");
         assert!(
@@ -371,7 +375,9 @@ fn the_host_cache_serves_repeats_coalesces_misses_and_stands_in_for_a_failed_ori
     }
     assert_eq!(origin.count(&live("480p")), 2);
 
-    // Segments are cached too, and the viewer sees where an answer came from.
+    // Segments are cached too, and the viewer sees where an answer came from. They need the
+    // session token the media playlist wrote (the multivariant's opens playlists only).
+    let token = first_token(&first.text());
     let segment_path = format!("/events/final-2026/720p/{SEGMENT}?__token__={token}");
     let miss = edge.get(&segment_path, &[]);
     let hit = edge.get(&segment_path, &[]);
@@ -576,6 +582,7 @@ fn fuel_is_counted_per_request_identically_for_identical_requests_and_a_spent_bu
     let (media_playlist, media) = measure(&format!(
         "/events/final-2026/720p/index.m3u8?__token__={token}"
     ));
+    let token = first_token(&media_playlist.text());
     let segment_path = format!("/events/final-2026/720p/{SEGMENT}?__token__={token}");
     let (proxied, segment_first) = measure(&segment_path);
     let (again, segment_again) = measure(&segment_path);
@@ -1027,6 +1034,25 @@ fn cdn_base(pathway: &str) -> String {
 
 /// Every URI of a playlist: URI lines and `URI="…"` attributes (the steering server's is
 /// relative, and not counted).
+/// The session token of the first URI in a playlist.
+fn first_token(playlist: &str) -> String {
+    uris(playlist)
+        .iter()
+        .find_map(|u| u.split_once("?__token__=").map(|(_, t)| t.to_owned()))
+        .expect("a URI with a token")
+}
+
+/// The session token segments need: from the 720p media playlist, fetched with the playlist
+/// token of a multivariant playlist.
+fn session_token(edge: &Edge, playlist_token: &str) -> String {
+    let media = edge.get(
+        &format!("/events/final-2026/720p/index.m3u8?__token__={playlist_token}"),
+        &[],
+    );
+    assert_eq!(media.status, 200, "{}", media.text());
+    first_token(&media.text())
+}
+
 fn uris(playlist: &str) -> Vec<String> {
     let mut uris = Vec::new();
     for line in playlist.lines() {
