@@ -140,8 +140,8 @@ pub struct Packager {
     offset: u64,
     building: Option<Segment>,
     part: Option<OpenPart>,
-    /// Where the last fragment ended, in the track's timescale from the epoch.
-    end: Option<u64>,
+    /// Where the last fragment began and ended, in the track's timescale from the epoch.
+    last: Option<(u64, u64)>,
 }
 
 impl Packager {
@@ -165,7 +165,7 @@ impl Packager {
             offset: Timeline::media_time(origin_ms, timescale),
             building: None,
             part: None,
-            end: None,
+            last: None,
         })
     }
 
@@ -194,14 +194,15 @@ impl Packager {
             .find(|r| r.track_id == self.track)
             .ok_or(PackageError::NoTrack(self.track))?;
         let start = run.decode_time + self.offset;
-        if let Some(end) = self.end.filter(|end| start < *end) {
+        let previous = self.last;
+        if let Some((_, end)) = previous.filter(|(_, end)| start < *end) {
             return Err(PackageError::Backwards {
                 expected_ms: self.ms(end),
                 got_ms: self.ms(start),
             });
         }
         let end = start + run.duration;
-        self.end = Some(end);
+        self.last = Some((start, end));
         let at = self.timeline.position_at(self.ms(start));
         let slack = u64::from(self.timescale / 1000);
         let mut out = Vec::new();
@@ -218,9 +219,18 @@ impl Packager {
         if self.part.is_none() {
             let opens_segment = self.building.as_ref().is_none_or(|b| at.msn > b.msn);
             if opens_segment {
-                if at.part != 0 {
+                // The segment's start: its first fragment begins there, or (audio, whose
+                // frames do not divide a part) just after it, where the fragment before it,
+                // begun before the boundary, ended.
+                let boundary =
+                    Timeline::media_time(self.timeline.segment_start_ms(at.msn), self.timescale);
+                let on_boundary = start <= boundary + slack
+                    || previous
+                        .is_some_and(|(before, ended)| before < boundary && start <= ended + slack);
+                if at.part != 0 || !on_boundary {
                     // Mid-segment with nothing open: the encoder started (or resumed after a
-                    // loss) inside this segment, which is never published in part.
+                    // loss) inside this segment, even within its first part, and a segment is
+                    // never published in part.
                     return Ok(out);
                 }
                 if !run.starts_with_sync {
@@ -407,6 +417,67 @@ mod tests {
         assert_eq!(parsed.runs[0].decode_time, 12_000);
         assert_eq!(parsed.sequence, 6 * 4 * 64);
         assert!(first.independent);
+    }
+
+    #[test]
+    fn an_encoder_started_inside_a_segments_first_part_publishes_from_the_next_segment() {
+        let line = Timeline::new(2000, 500).unwrap();
+        let init = init();
+        // Video: the encoder's zero is 0.4 s into segment 5 (t = 10.4 s), inside its first
+        // part; its first fragment (to the part boundary at 10.5 s) is a keyframe, but segment
+        // 5 begun before the encoder is never published, and nothing of it either.
+        let mut packager = Packager::new(line, &init, 1, 10_400).unwrap();
+        let mut published = Vec::new();
+        let mut at = 10_400;
+        for (length, sync) in [(100, true), (500, false), (500, false), (500, false)]
+            .into_iter()
+            .chain((0..4).map(|k| (500, k == 0)))
+        {
+            let decode_time = at - 10_400;
+            published.extend(
+                packager
+                    .push(&init, fragment(decode_time, length / 20, 20, sync))
+                    .unwrap(),
+            );
+            at += u64::from(length);
+        }
+        let positions: Vec<Position> = published
+            .iter()
+            .filter_map(|p| match p {
+                Published::Part(part) => Some(part.position),
+                Published::Segment(_) => None,
+            })
+            .collect();
+        assert_eq!(positions.first(), Some(&Position { msn: 6, part: 0 }));
+        assert_eq!(positions.len(), 4);
+        let segments: Vec<(u64, u64)> = published
+            .iter()
+            .filter_map(|p| match p {
+                Published::Segment(s) => Some((s.msn, s.duration)),
+                Published::Part(_) => None,
+            })
+            .collect();
+        assert_eq!(segments, vec![(6, 2000)]);
+
+        // Audio-like (every fragment a sync sample, 120 ms fragments that do not divide a
+        // part) started 100 ms into segment 5: nothing until the fragment just after the
+        // boundary of segment 6, which follows one begun before it.
+        let mut packager = Packager::new(line, &init, 1, 10_100).unwrap();
+        let mut published = Vec::new();
+        for k in 0..20u64 {
+            published.extend(
+                packager
+                    .push(&init, fragment(k * 120, 3, 40, true))
+                    .unwrap(),
+            );
+        }
+        let Some(Published::Part(first)) = published.first() else {
+            panic!("nothing published: {published:?}")
+        };
+        assert_eq!(first.position, Position { msn: 6, part: 0 });
+        // 10.1 s + 16 × 120 ms = 12.02 s: the first fragment starting at or after 12 s.
+        let parsed = Fragment::parse(&first.bytes, &init).unwrap();
+        assert_eq!(parsed.runs[0].decode_time, 12_020);
     }
 
     #[test]
