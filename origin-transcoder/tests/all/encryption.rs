@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use usher_origin::encryption::Encryption;
 use usher_origin::source::Source;
+use usher_origin::timeline::Timeline;
 use usher_shared::content_key::{ContentKeys, MasterKey};
 
-use crate::origin::{Origin, SERIAL, spec};
+use crate::origin::{Origin, live, spec};
 
 /// The conformance configuration's `final-k1` (edge/core/tests/conformance/config).
 const CONTENT_KEYS: &[u8] =
@@ -83,18 +84,19 @@ fn keys_in_force(playlist: &str) -> Vec<(u64, Option<String>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_channel_is_useless_without_its_key_and_plays_with_the_derived_one() {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("encryption");
     std::fs::create_dir_all(&dir).unwrap();
     let keys = ContentKeys::from_json(CONTENT_KEYS).unwrap();
     let master: MasterKey = keys.get("final-k1").unwrap().clone();
     let mut channel = spec("final", Source::Test, "360p");
-    // A new key every two segments, so a few seconds cross a rotation.
+    // 1 s segments and a new key every two of them, so a few seconds cross a rotation.
+    channel.encoding.timeline = Timeline::new(1000, 500).unwrap();
     channel.encryption = Some(
         Encryption::new(
             "final-k1",
             master.clone(),
-            Duration::from_secs(4),
+            Duration::from_secs(2),
             &channel.encoding.timeline,
         )
         .unwrap(),
@@ -130,7 +132,7 @@ async fn an_encrypted_channel_is_useless_without_its_key_and_plays_with_the_deri
     let key = master.derive("final-k1", msn / 2);
     let plain = openssl_decrypt(&dir, &segment, &key, msn).expect("decrypts with the derived key");
     let count = packets(&dir, &init, &plain).expect("the decrypted segment plays");
-    assert_eq!(count, 60, "2 s at 30 fps");
+    assert_eq!(count, 30, "1 s at 30 fps");
     // The neighbouring period's key does not open it.
     let wrong = master.derive("final-k1", msn / 2 + 1);
     let opened = openssl_decrypt(&dir, &segment, &wrong, msn)

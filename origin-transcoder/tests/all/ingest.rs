@@ -5,7 +5,7 @@
 //! and sample rate leaves the ladder as it is; the primary is watched while the backup is on
 //! the air, and switched back to once it has been healthy for the channel's switch-back time.
 //!
-//! Run under the origin tests' [`SERIAL`] lock (each node encodes live), on one small rung.
+//! Live tests (see [`crate::origin`]), on one small rung.
 //! Every publisher is killed when dropped, pass or fail.
 #![cfg(test)]
 
@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use usher_origin::node::{ChannelSpec, NodeConfig};
 use usher_origin::source::Source;
 
-use crate::origin::{Origin, SERIAL, ffmpeg_children, segments, spec};
+use crate::origin::{Origin, ffmpeg_children, ffmpeg_for, live, segments, short_spec, spec};
 
 /// The publishers' key (RTMP) and passphrase (SRT): they must never be shown.
 const KEY: &str = "k3y-of-the-final-42";
@@ -35,11 +35,17 @@ fn scratch(test: &str) -> PathBuf {
     dir
 }
 
-/// A node of one channel, `live`, at 240p, switching back after [`SWITCH_BACK`], once it
-/// has started the channel (and its primary's listener).
+/// A node of one channel, `live`, at 240p on 1 s segments ([`short_spec`]), switching back
+/// after [`SWITCH_BACK`], once it has started the channel (and its primary's listener).
 async fn node(test: &str, primary: Source, backup: Option<Source>) -> Origin {
-    let mut channel: ChannelSpec = spec("live", primary, "426x240");
+    let mut channel = short_spec("live", primary, "426x240");
     channel.backup = backup;
+    launch(test, channel).await
+}
+
+/// A node of `channel`, switching back after [`SWITCH_BACK`], once it has started the channel
+/// (and its primary's listener).
+async fn launch(test: &str, mut channel: ChannelSpec) -> Origin {
     channel.switch_back = SWITCH_BACK;
     let origin = Origin::launch(NodeConfig {
         node: "node-a".to_owned(),
@@ -48,7 +54,7 @@ async fn node(test: &str, primary: Source, backup: Option<Source>) -> Origin {
         data: scratch(test).join("data"),
         redis: None,
         lease_ttl: Duration::from_millis(3000),
-        ffmpeg: "ffmpeg".to_owned(),
+        ffmpeg: ffmpeg_for(test),
         capacity: 1e12,
         channels: vec![channel],
     })
@@ -358,7 +364,7 @@ fn gaps(playlist: &str) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_rtmp_publisher_with_the_stream_key_feeds_the_channel_and_ffprobe_reads_its_ladder() {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let dir = scratch("rtmp");
     let url = format!("rtmp://127.0.0.1:{}/live/{KEY}", tcp_port());
     let mut origin = node("rtmp", url.parse().unwrap(), None).await;
@@ -385,13 +391,13 @@ async fn an_rtmp_publisher_with_the_stream_key_feeds_the_channel_and_ffprobe_rea
     assert_eq!(gaps(&text).0, 0, "{text}");
     publisher.kill().await;
     origin.shut().await;
-    assert!(ffmpeg_children().is_empty(), "no FFmpeg left behind");
+    assert!(ffmpeg_children("rtmp").is_empty(), "no FFmpeg left behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_rtmp_stream_key_is_refused_the_channel_runs_on_slate_and_the_right_key_is_accepted()
  {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let dir = scratch("wrong-key");
     let port = tcp_port();
     let url = format!("rtmp://127.0.0.1:{port}/live/{KEY}");
@@ -470,17 +476,22 @@ async fn a_wrong_rtmp_stream_key_is_refused_the_channel_runs_on_slate_and_the_ri
     );
     publisher.kill().await;
     origin.shut().await;
-    assert!(ffmpeg_children().is_empty(), "no FFmpeg left behind");
+    assert!(
+        ffmpeg_children("wrong-key").is_empty(),
+        "no FFmpeg left behind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srt_refuses_a_wrong_passphrase_and_a_new_publisher_with_another_codec_size_and_rate_keeps_the_ladder()
  {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let dir = scratch("srt");
     let port = udp_port();
     let source = format!("srt://127.0.0.1:{port}?passphrase={PASSPHRASE}");
-    let mut origin = node("srt", source.parse().unwrap(), None).await;
+    // On `usher origin`'s 2 s segments: what a codec change costs is counted in segments
+    // below.
+    let mut origin = launch("srt", spec("live", source.parse().unwrap(), "426x240")).await;
     let log = dir.join("publisher.log");
 
     // Another passphrase fails the SRT handshake; the channel counts the refusal.
@@ -550,13 +561,13 @@ async fn srt_refuses_a_wrong_passphrase_and_a_new_publisher_with_another_codec_s
     );
     second.kill().await;
     origin.shut().await;
-    assert!(ffmpeg_children().is_empty(), "no FFmpeg left behind");
+    assert!(ffmpeg_children("srt").is_empty(), "no FFmpeg left behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_primary_is_watched_while_the_backup_is_on_the_air_and_switched_back_to_once_healthy()
  {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let dir = scratch("backup");
     let url = format!("rtmp://127.0.0.1:{}/live/{KEY}", tcp_port());
     let mut origin = node("backup", url.parse().unwrap(), Some(Source::Test)).await;
@@ -639,7 +650,10 @@ async fn a_push_primary_is_watched_while_the_backup_is_on_the_air_and_switched_b
     advance(&origin, *numbers.last().unwrap(), 2).await;
     publisher.kill().await;
     origin.shut().await;
-    assert!(ffmpeg_children().is_empty(), "no FFmpeg left behind");
+    assert!(
+        ffmpeg_children("backup").is_empty(),
+        "no FFmpeg left behind"
+    );
 }
 
 /// The value of channel `live`'s counter `name`.

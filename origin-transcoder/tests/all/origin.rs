@@ -2,9 +2,12 @@
 //! ffprobe), how they serve it, how they survive a killed encoder, and two zones' nodes used
 //! as one by a client that loses one of them.
 //!
-//! The tests here run one at a time (each node encodes live; two cores hold two small
-//! ladders, not four) and use small ladders: what is tested is timing and structure, which do
-//! not depend on size.
+//! The live tests here (and in `standby`, `ingest`, `encryption`) run beside each other, a
+//! few at a time ([`live`]): each encodes in real time (`-re`), so it mostly waits, and uses
+//! 10-40 % of one core (one or two small rungs, sometimes a publisher). Each test's nodes run
+//! FFmpeg under a path of the test's own ([`ffmpeg_for`]), so that the encoders a test counts
+//! or kills are its own ([`ffmpeg_children`]). Small ladders: what is tested is timing and
+//! structure, which do not depend on size.
 #![cfg(test)]
 
 use std::net::SocketAddr;
@@ -19,8 +22,36 @@ use tokio::task::JoinHandle;
 use usher_origin::ladder::{FrameRate, Ladder};
 use usher_origin::node::{ChannelSpec, NodeConfig, NodeError, run};
 use usher_origin::source::Source;
+use usher_origin::timeline::Timeline;
 
-pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Live tests running at once, whatever the test harness's thread count: with cargo's
+/// default (one thread per core) this never binds; with many threads it keeps a 2-core
+/// machine from falling behind real time.
+static LIVE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(3);
+
+/// Held by a live test while it runs.
+pub(crate) async fn live() -> tokio::sync::SemaphorePermit<'static> {
+    LIVE.acquire().await.unwrap()
+}
+
+/// The FFmpeg program for the nodes of `test`: a link to the `ffmpeg` on PATH, at a path that
+/// names the test. A child started through it carries the path as its first argument.
+pub(crate) fn ffmpeg_for(test: &str) -> String {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("ffmpeg")
+        .join(test);
+    let link = dir.join("ffmpeg");
+    if !link.exists() {
+        let real = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|d| d.join("ffmpeg"))
+            .find(|p| p.is_file())
+            .expect("ffmpeg on PATH (make test installs it)");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Two nodes of one test may both make it: either link will do.
+        let _ = std::os::unix::fs::symlink(real, &link);
+    }
+    link.display().to_string()
+}
 
 /// A node running in this process.
 pub(crate) struct Origin {
@@ -46,7 +77,7 @@ impl Origin {
             data,
             redis: None,
             lease_ttl: Duration::from_millis(3000),
-            ffmpeg: "ffmpeg".to_owned(),
+            ffmpeg: ffmpeg_for(test),
             capacity: 1e12,
             channels,
         })
@@ -117,6 +148,15 @@ impl Origin {
 pub(crate) fn spec(name: &str, source: Source, ladder: &str) -> ChannelSpec {
     let mut spec = ChannelSpec::new(name, source);
     spec.encoding.ladder = Ladder::parse(ladder, FrameRate::DEFAULT).unwrap();
+    spec
+}
+
+/// [`spec`] on 1 s segments of two parts, for tests of behaviour that does not depend on the
+/// segment duration: their waits for segments, input loss (two segments and 3 s) and
+/// restarts take half as long as on `usher origin`'s 2 s.
+pub(crate) fn short_spec(name: &str, source: Source, ladder: &str) -> ChannelSpec {
+    let mut spec = spec(name, source, ladder);
+    spec.encoding.timeline = Timeline::new(1000, 500).unwrap();
     spec
 }
 
@@ -228,7 +268,7 @@ fn probe(dir: &Path, name: &str, init: &[u8], segment: &[u8]) -> (f64, bool, f64
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_test_channel_publishes_whole_epoch_aligned_segments_with_keyframes_aligned_across_rungs()
 {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let mut origin = Origin::start("aligned", "a", "640x360,426x240").await;
     origin.wait_segments("240p", 3).await;
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("origin/aligned/probe");
@@ -278,7 +318,7 @@ async fn a_test_channel_publishes_whole_epoch_aligned_segments_with_keyframes_al
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_blocks_reloads_sets_cache_and_cors_headers_and_speaks_http2() {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let mut origin = Origin::start("serving", "a", "426x240").await;
     origin.wait_segments("240p", 1).await;
     let playlist = origin.get("/final/240p/index.m3u8").await;
@@ -374,24 +414,30 @@ async fn the_server_blocks_reloads_sets_cache_and_cors_headers_and_speaks_http2(
     origin.shut().await;
 }
 
-/// The pids of this process's ffmpeg children.
-pub(crate) fn ffmpeg_children() -> Vec<String> {
+/// The pids of this process's ffmpeg children started by the nodes of `test` (through
+/// [`ffmpeg_for`]), not those of the tests running beside it.
+pub(crate) fn ffmpeg_children(test: &str) -> Vec<String> {
+    let program = ffmpeg_for(test);
     let out = Command::new("pgrep")
-        .args(["-P", &std::process::id().to_string(), "-x", "ffmpeg"])
+        .args(["-a", "-P", &std::process::id().to_string(), "-x", "ffmpeg"])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let pid = words.next()?;
+            (words.next()? == program).then(|| pid.to_owned())
+        })
         .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_encoder_is_restarted_and_the_playlist_advances_over_a_gap() {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let mut origin = Origin::start("killed", "a", "426x240").await;
     let before = origin.wait_segments("240p", 2).await;
-    let children = ffmpeg_children();
+    let children = ffmpeg_children("killed");
     assert_eq!(children.len(), 1, "{children:?}");
     assert!(
         Command::new("kill")
@@ -432,9 +478,12 @@ async fn a_killed_encoder_is_restarted_and_the_playlist_advances_over_a_gap() {
         metrics.contains("usher_origin_encoder_restarts_total{channel=\"final\"} 1"),
         "{metrics}"
     );
-    assert_ne!(ffmpeg_children(), children, "a new encoder");
+    assert_ne!(ffmpeg_children("killed"), children, "a new encoder");
     origin.shut().await;
-    assert!(ffmpeg_children().is_empty(), "no encoder left behind");
+    assert!(
+        ffmpeg_children("killed").is_empty(),
+        "no encoder left behind"
+    );
 }
 
 /// tfdt of the first fragment of a segment: its epoch decode time.
@@ -452,9 +501,10 @@ fn decode_time(segment: &[u8]) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_following_two_zones_loses_one_and_continues_with_no_missing_segment() {
-    let _serial = SERIAL.lock().await;
-    let mut a = Origin::start("zones", "a", "426x240").await;
-    let b = Origin::start("zones", "b", "426x240").await;
+    let _live = live().await;
+    let channels = || vec![short_spec("final", Source::Test, "426x240")];
+    let mut a = Origin::start_with("zones", "a", channels()).await;
+    let b = Origin::start_with("zones", "b", channels()).await;
     a.wait_segments("240p", 2).await;
     b.wait_segments("240p", 2).await;
     // Both zones publish the same numbers, timing and initialisation section.
@@ -467,8 +517,8 @@ async fn a_client_following_two_zones_loses_one_and_continues_with_no_missing_se
     let mut on = 'a';
     let started = tokio::time::Instant::now();
     let mut stopped_a = false;
-    while started.elapsed() < Duration::from_secs(16) {
-        if !stopped_a && started.elapsed() > Duration::from_secs(7) {
+    while started.elapsed() < Duration::from_secs(8) {
+        if !stopped_a && started.elapsed() > Duration::from_millis(3500) {
             a.shut().await;
             stopped_a = true;
         }
@@ -531,15 +581,15 @@ async fn a_client_following_two_zones_loses_one_and_continues_with_no_missing_se
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_input_goes_to_slate_with_ffmpegs_reason_and_the_other_channel_runs_on() {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let junk = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("origin-junk.mp4");
     std::fs::write(&junk, b"this is not a video file, whatever its name says").unwrap();
     let mut origin = Origin::start_with(
         "broken",
         "a",
         vec![
-            spec("good", Source::Test, "426x240"),
-            spec("bad", Source::File(junk), "426x240"),
+            short_spec("good", Source::Test, "426x240"),
+            short_spec("bad", Source::File(junk), "426x240"),
         ],
     )
     .await;
@@ -589,7 +639,7 @@ async fn a_broken_input_goes_to_slate_with_ffmpegs_reason_and_the_other_channel_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_beyond_the_nodes_capacity_is_refused_with_the_figures_and_the_others_run() {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let first = spec("first", Source::Test, "426x240");
     let second = spec("second", Source::Test, "426x240");
     // Room for one and a half of them.
@@ -602,7 +652,7 @@ async fn a_channel_beyond_the_nodes_capacity_is_refused_with_the_figures_and_the
         data,
         redis: None,
         lease_ttl: Duration::from_millis(3000),
-        ffmpeg: "ffmpeg".to_owned(),
+        ffmpeg: ffmpeg_for("capacity"),
         capacity,
         channels: vec![first, second],
     })
@@ -623,7 +673,7 @@ async fn a_channel_beyond_the_nodes_capacity_is_refused_with_the_figures_and_the
         "a refused channel publishes nothing"
     );
     assert_eq!(
-        ffmpeg_children().len(),
+        ffmpeg_children("capacity").len(),
         1,
         "one encoder: the first channel's"
     );
@@ -632,9 +682,9 @@ async fn a_channel_beyond_the_nodes_capacity_is_refused_with_the_figures_and_the
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_channel_closes_its_playlists_and_stays_on_disk_as_a_replay() {
-    let _serial = SERIAL.lock().await;
-    let mut channel = spec("final", Source::Test, "426x240");
-    channel.duration = Some(Duration::from_secs(6));
+    let _live = live().await;
+    let mut channel = short_spec("final", Source::Test, "426x240");
+    channel.duration = Some(Duration::from_secs(4));
     let mut origin = Origin::start_with("ended", "a", vec![channel]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let live = loop {
@@ -653,7 +703,7 @@ async fn an_ended_channel_closes_its_playlists_and_stays_on_disk_as_a_replay() {
     assert!(!live.contains("CAN-BLOCK-RELOAD"), "{live}");
     let listed = segments(&live);
     assert!(listed.len() >= 2, "{live}");
-    assert_eq!(ffmpeg_children().len(), 0, "the encoder is stopped");
+    assert_eq!(ffmpeg_children("ended").len(), 0, "the encoder is stopped");
     // The replay is on disk: the whole event as a closed EVENT playlist, every segment it
     // lists beside it.
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("origin/ended/a/final");

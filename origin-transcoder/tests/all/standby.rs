@@ -3,8 +3,8 @@
 //! shuts down or is cut off from Redis, and a player following the zone misses nothing; the
 //! active node keeps its channel through a Redis outage and a primary/replica failover.
 //!
-//! These tests run under the origin tests' [`SERIAL`] lock (each node encodes live), with
-//! 1 s segments and a 1.5 s lease so that a takeover fits in a few seconds.
+//! Live tests (see [`crate::origin`]), with 1 s segments and a 1.5 s lease so that a takeover
+//! fits in a few seconds.
 #![cfg(test)]
 
 use std::net::SocketAddr;
@@ -22,7 +22,7 @@ use usher_origin::node::NodeConfig;
 use usher_origin::source::Source;
 use usher_origin::timeline::Timeline;
 
-use crate::origin::{Origin, Reply, SERIAL, get, spec};
+use crate::origin::{Origin, Reply, ffmpeg_children, ffmpeg_for, get, live, spec};
 use crate::redis::RedisServer;
 
 /// The lease time to live: a standby takes over at most this plus one heartbeat (a third of
@@ -50,7 +50,7 @@ fn node(test: &str, id: &str, redis: &str) -> NodeConfig {
             .join(id),
         redis: Some(redis.parse::<RedisConfig>().unwrap()),
         lease_ttl: TTL,
-        ffmpeg: "ffmpeg".to_owned(),
+        ffmpeg: ffmpeg_for(&format!("standby-{test}")),
         capacity: 1e12,
         channels: vec![channel],
     }
@@ -61,22 +61,14 @@ fn lease_key() -> String {
     key(&Name::new("a.final").unwrap())
 }
 
-/// The pids of the running encoders of every node in this process: ffmpeg children writing
-/// to a node (the other tests' ffmpeg runs write files).
-fn encoder_pids() -> Vec<String> {
-    let out = Command::new("pgrep")
-        .args(["-a", "-P", &std::process::id().to_string(), "-x", "ffmpeg"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains("tcp://127.0.0.1:"))
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .collect()
+/// The pids of the running encoders of `test`'s nodes (its channel has no push input, so
+/// every FFmpeg a node of it runs is an encoder).
+fn encoder_pids(test: &str) -> Vec<String> {
+    ffmpeg_children(&format!("standby-{test}"))
 }
 
-fn encoders() -> usize {
-    encoder_pids().len()
+fn encoders(test: &str) -> usize {
+    encoder_pids(test).len()
 }
 
 /// A GET that may meet a node going away: `None` if it cannot connect or the answer does
@@ -276,7 +268,7 @@ async fn health(addr: SocketAddr) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_node_encodes_nothing_answers_503_stays_standby_through_a_killed_encoder_and_takes_over_a_clean_shutdown_with_no_missing_segment()
  {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let mut redis = RedisServer::start("standby-handover", &[]);
     let mut a1 = Origin::launch(node("handover", "a1", &redis.url())).await;
     a1.wait_segments("240p", 2).await;
@@ -285,7 +277,7 @@ async fn a_standby_node_encodes_nothing_answers_503_stays_standby_through_a_kill
 
     // One encoder between the two nodes; the standby serves nothing live and tells a load
     // balancer not to send it players, saying why.
-    assert_eq!(encoders(), 1);
+    assert_eq!(encoders("handover"), 1);
     let (status, body) = health(a2.addr).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("\"lease\":\"standby\""), "{body}");
@@ -302,7 +294,7 @@ async fn a_standby_node_encodes_nothing_answers_503_stays_standby_through_a_kill
 
     // A1's encoder dies: a1's own supervisor restarts it. The lease is the node's, not the
     // encoder's: the standby stays as it is (a cold start there would be no quicker).
-    let killed = encoder_pids();
+    let killed = encoder_pids("handover");
     assert!(
         Command::new("kill")
             .args(["-KILL", &killed[0]])
@@ -312,7 +304,7 @@ async fn a_standby_node_encodes_nothing_answers_503_stays_standby_through_a_kill
     );
     let restarted = Instant::now();
     loop {
-        let now = encoder_pids();
+        let now = encoder_pids("handover");
         if now.len() == 1 && now != killed {
             break;
         }
@@ -339,7 +331,7 @@ async fn a_standby_node_encodes_nothing_answers_503_stays_standby_through_a_kill
         lease(a2.addr).await.map(|v| v.state),
         Some("standby".to_owned())
     );
-    assert_eq!(encoders(), 1);
+    assert_eq!(encoders("handover"), 1);
 
     let player = Player::follow(vec![a1.addr, a2.addr]);
     player.wait_from(0, 2, Duration::from_secs(10)).await;
@@ -369,20 +361,20 @@ async fn a_standby_node_encodes_nothing_answers_503_stays_standby_through_a_kill
     assert_eq!(status, 200, "{body}");
     player.wait_from(1, 3, Duration::from_secs(10)).await;
     let took = player.finish().await;
-    assert_eq!(encoders(), 1);
+    assert_eq!(encoders("handover"), 1);
     assert_eq!(redis.cli(&["GET", &lease_key()]), "a2");
     eprintln!("handover: lease taken in {took_over:?}, a1 shut in {shut_in:?}: {took:?}");
 
     // Redis first, so that the last node has nobody to hand over to and stops at once.
     redis.stop();
     a2.shut().await;
-    assert_eq!(encoders(), 0, "an encoder left behind");
+    assert_eq!(encoders("handover"), 0, "an encoder left behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_active_node_cut_off_from_redis_keeps_encoding_while_the_standby_takes_over_then_stands_by()
  {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     // Each node its own Redis user, so one node can be cut off while the other is not.
     let mut redis = RedisServer::start(
         "standby-partition",
@@ -406,7 +398,7 @@ async fn an_active_node_cut_off_from_redis_keeps_encoding_while_the_standby_take
     a1.wait_segments("240p", 2).await;
     let mut a2 = Origin::launch(node("partition", "a2", &url("a2"))).await;
     wait_lease(a2.addr, "standby", true, Duration::from_secs(5)).await;
-    assert_eq!(encoders(), 1);
+    assert_eq!(encoders("partition"), 1);
     let player = Player::follow(vec![a1.addr, a2.addr]);
     player.wait_from(0, 2, Duration::from_secs(10)).await;
 
@@ -432,7 +424,7 @@ async fn an_active_node_cut_off_from_redis_keeps_encoding_while_the_standby_take
     // Both encode now (harmless: the same numbers, the same timing); a1 stays healthy, since
     // its segments are fresh, and says its store is away.
     a2.wait_segments("240p", 2).await;
-    assert_eq!(encoders(), 2);
+    assert_eq!(encoders("partition"), 2);
     let (status, body) = health(a1.addr).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"lease\":\"active_unconfirmed\""), "{body}");
@@ -447,7 +439,7 @@ async fn an_active_node_cut_off_from_redis_keeps_encoding_while_the_standby_take
     assert_eq!(redis.cli(&["ACL", "SETUSER", "a1", "on"]), "OK");
     wait_lease(a1.addr, "standby", true, Duration::from_secs(5)).await;
     let deadline = Instant::now() + Duration::from_secs(5);
-    while encoders() != 1 {
+    while encoders("partition") != 1 {
         assert!(Instant::now() < deadline, "a1's encoder did not stop");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -460,12 +452,12 @@ async fn an_active_node_cut_off_from_redis_keeps_encoding_while_the_standby_take
     redis.stop();
     a1.shut().await;
     a2.shut().await;
-    assert_eq!(encoders(), 0, "an encoder left behind");
+    assert_eq!(encoders("partition"), 0, "an encoder left behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_a_redis_outage_and_a_late_replica_promotion_the_active_node_keeps_its_channel() {
-    let _serial = SERIAL.lock().await;
+    let _live = live().await;
     let mut primary = RedisServer::start("standby-primary", &[]);
     let replica_of = primary.port.to_string();
     let mut replica = RedisServer::start(
@@ -489,7 +481,11 @@ async fn through_a_redis_outage_and_a_late_replica_promotion_the_active_node_kee
     let sampler = tokio::spawn(async move {
         let mut seen = Vec::new();
         while !*sampling.borrow_and_update() {
-            seen.push((lease(a1_addr).await, lease(a2_addr).await, encoders()));
+            seen.push((
+                lease(a1_addr).await,
+                lease(a2_addr).await,
+                encoders("outage"),
+            ));
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                 _ = sampling.changed() => {}
@@ -549,5 +545,5 @@ async fn through_a_redis_outage_and_a_late_replica_promotion_the_active_node_kee
     replica.stop();
     a2.shut().await;
     a1.shut().await;
-    assert_eq!(encoders(), 0, "an encoder left behind");
+    assert_eq!(encoders("outage"), 0, "an encoder left behind");
 }
