@@ -191,14 +191,16 @@ pub(crate) async fn watch_health(env: Arc<Environment>, dir: PathBuf, mut seen: 
             },
         };
         seen = now;
-        match &health {
-            Some(text) => {
-                check_health(&env.fixed, text);
-                say("usher edge serve: health.json changed; new requests use it");
-            }
-            None => say("usher edge serve: health.json removed; the static weights apply"),
+        if let Some(text) = &health {
+            check_health(&env.fixed, text);
         }
+        let said = match &health {
+            Some(_) => "usher edge serve: health.json changed; new requests use it",
+            None => "usher edge serve: health.json removed; the static weights apply",
+        };
+        // Said once it is true: a harness may send its next request on reading the line.
         env.set_health(health);
+        say(said);
     }
 }
 
