@@ -217,6 +217,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// workerd: the directory its lease namespace reads records through from, by key.
     pub lease_seeds: Option<PathBuf>,
+    /// wasmtime: the `--config` directory, whose `health.json` `usher edge serve` rereads.
+    config: Option<PathBuf>,
     child: Child,
     output: Arc<Mutex<Vec<String>>>,
     fuel: mpsc::UnboundedReceiver<(String, String, u64)>,
@@ -313,6 +315,7 @@ impl Running {
             kind,
             addr,
             lease_seeds: (kind == Kind::Workerd).then(|| dir.join(WORKERD_LEASE_SEEDS)),
+            config: (kind == Kind::Wasmtime).then(|| dir.join("config")),
             child,
             output,
             fuel,
@@ -329,7 +332,50 @@ impl Running {
 
     /// The runtime's output so far: its log, for a failure message.
     pub fn output(&self) -> String {
-        self.output.lock().unwrap().join("\n")
+        self.output_since(0)
+    }
+
+    /// How many lines of output there are so far.
+    pub fn lines(&self) -> usize {
+        self.output.lock().unwrap().len()
+    }
+
+    /// The output from line `since` on.
+    pub fn output_since(&self, since: usize) -> String {
+        let output = self.output.lock().unwrap();
+        output.get(since..).unwrap_or_default().join("\n")
+    }
+
+    /// wasmtime: replaces the health snapshot in the store (`health.json`, written then renamed
+    /// as the controller does; `None` removes it) and waits until `usher edge serve` says new
+    /// requests get it.
+    pub async fn set_health(&self, health: Option<&[u8]>) {
+        let config = self.config.as_ref().expect("a wasmtime runtime");
+        let path = config.join("health.json");
+        let since = self.lines();
+        match health {
+            Some(bytes) => {
+                let next = config.join("health.json.next");
+                std::fs::write(&next, bytes).unwrap();
+                std::fs::rename(&next, &path).unwrap();
+            }
+            None => {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        // It polls the file every second.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let output = self.output_since(since);
+            if output.contains("health.json changed") || output.contains("health.json removed") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "usher edge serve did not take the new health.json within 10 s:\n{output}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Whether the process is still running (a trap must never take the runtime down).

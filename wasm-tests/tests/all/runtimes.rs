@@ -147,9 +147,12 @@ pub fn route(path: &str) -> &'static str {
     }
 }
 
-/// Runs every case through `kind`: one runtime per health snapshot the cases put in the
-/// platform's store (most cases put none), because a platform's store is set up when its
-/// runtime starts (Viceroy's KV stores cannot change after that).
+/// Runs every case through `kind`, in groups of cases sharing a health snapshot in the
+/// platform's store (most cases put none). Viceroy's KV stores are fixed when it starts, and
+/// workerd's are given at start: a runtime of their own per group. `usher edge serve` rereads
+/// `health.json` while it runs (as it does when the controller publishes), so under wasmtime
+/// the groups share one runtime, its snapshot replaced between them: the component is compiled
+/// once, not once per group.
 pub async fn run(kind: Kind) -> Report {
     let origin = Origin::start().await;
     let store = match kind {
@@ -178,6 +181,7 @@ pub async fn run(kind: Kind) -> Report {
             None => groups.push((case.health, vec![file])),
         }
     }
+    let mut shared = None;
     for (n, (_, files)) in groups.iter().enumerate() {
         let rig = Rig {
             origin: &origin,
@@ -191,12 +195,26 @@ pub async fn run(kind: Kind) -> Report {
         } else {
             format!("conformance-health-{n}")
         };
-        run_group(kind, &rig, &documents, &label, files, &mut report).await;
+        run_group(
+            kind,
+            &rig,
+            &documents,
+            &label,
+            files,
+            &mut report,
+            &mut shared,
+        )
+        .await;
+    }
+    if let Some(running) = shared {
+        running.stop().await;
     }
     report
 }
 
-/// Runs `files` (cases sharing one health snapshot) through one runtime of `kind`.
+/// Runs `files` (cases sharing one health snapshot) through a runtime of `kind`: under
+/// wasmtime the one in `shared` (started by the first group) with its snapshot replaced, else
+/// one of the group's own.
 async fn run_group(
     kind: Kind,
     rig: &Rig<'_>,
@@ -204,6 +222,7 @@ async fn run_group(
     label: &str,
     files: &[String],
     report: &mut Report,
+    shared: &mut Option<Running>,
 ) {
     let Rig {
         origin,
@@ -247,7 +266,17 @@ async fn run_group(
         seeds,
         fuel: (kind == Kind::Wasmtime).then(|| budget::load().fuel_ceiling),
     };
-    let mut running = Running::start(kind, &setup).await;
+    let mut own = None;
+    let running = match (kind, shared.as_mut()) {
+        (Kind::Wasmtime, Some(running)) => {
+            running.set_health(envelope.as_deref()).await;
+            running
+        }
+        (Kind::Wasmtime, None) => shared.insert(Running::start(kind, &setup).await),
+        _ => own.insert(Running::start(kind, &setup).await),
+    };
+    // The group's own lines of the runtime's output, for the health checks and a failure.
+    let since = running.lines();
     let failures_before = report.failures.len();
     let mut failed_last = false;
     for (file, _) in &cases {
@@ -272,7 +301,7 @@ async fn run_group(
             health: snapshot.as_ref(),
             ..*rig
         };
-        let problems = run_case(&mut running, &rig, file, &case, &mut failed_last).await;
+        let problems = run_case(running, &rig, file, &case, &mut failed_last).await;
         if problems.is_empty() {
             report.passed += 1;
         } else {
@@ -304,7 +333,7 @@ async fn run_group(
     }
     // The access lines say why a snapshot was refused, with the code the core gives.
     if envelope.is_some() {
-        check_health_log(&running, label, health_error, &mut report.failures).await;
+        check_health_log(running, since, label, health_error, &mut report.failures).await;
     }
     if !running.alive() {
         report
@@ -312,7 +341,7 @@ async fn run_group(
             .push(format!("{} exited during the run", kind.name()));
     }
     if report.failures.len() > failures_before {
-        let output = running.output();
+        let output = running.output_since(since);
         let tail: Vec<&str> = output.lines().rev().take(40).collect();
         report.failures.push(format!(
             "{} {label} output (last 40 lines):\n{}",
@@ -320,14 +349,18 @@ async fn run_group(
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         ));
     }
-    running.stop().await;
+    if let Some(running) = own {
+        running.stop().await;
+    }
 }
 
-/// The runtime's access lines carry `health_error` starting with the code the native core
-/// refused the snapshot with, or no `health_error` at all when it trusted it. Access lines are
-/// written as the response goes out, so they are waited for a little.
+/// The runtime's access lines since line `since` (the group's) carry `health_error` starting
+/// with the code the native core refused the snapshot with, or no `health_error` at all when
+/// it trusted it. Access lines are written as the response goes out, so they are waited for a
+/// little.
 async fn check_health_log(
     running: &Running,
+    since: usize,
     label: &str,
     code: Option<&str>,
     failures: &mut Vec<String>,
@@ -340,7 +373,7 @@ async fn check_health_log(
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let output = running.output();
+        let output = running.output_since(since);
         let ok = match &refused {
             Some(needle) => output.contains(needle.as_str()),
             None => !output.contains("health_error"),
