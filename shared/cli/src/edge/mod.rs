@@ -202,8 +202,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     facts.insert(
         0,
         format!(
-            "component ready in {:.2} s",
-            started.elapsed().as_secs_f64()
+            "component ready in {:.2} s, {}",
+            started.elapsed().as_secs_f64(),
+            host.compiled
         ),
     );
     let geo = Geo {

@@ -1,7 +1,7 @@
 //! `usher edge serve`, end to end: the real WASI-HTTP component in the real host, over real
 //! HTTP, in front of a real (tiny) origin on 127.0.0.1: the viewer flow, the host's asset and
 //! lease stores, its HTTP cache, the health snapshot reload, trusted geolocation headers, the
-//! per-request fuel budget and an external lease store.
+//! per-request fuel budget, an external lease store, and the compile cache.
 //!
 //! The component is built by this test (`cargo build -p usher-edge-wasi-http --release
 //! --target wasm32-wasip2`, a no-op when `make test` built it already), or taken from
@@ -666,6 +666,44 @@ fn fuel_is_counted_per_request_identically_for_identical_requests_and_a_spent_bu
     for line in &stderr {
         assert!(!line.contains(&ticket), "a ticket in the log: {line}");
     }
+    silent.stop();
+}
+
+#[test]
+fn the_compiled_component_is_kept_and_the_next_start_loads_it_from_the_compile_cache() {
+    let wasm = component();
+    let origin = Origin::start(origin_files(b"segment"));
+    let silent = SilentOrigin::start();
+    let config = config_dir(origin.addr, silent.addr);
+    // A cache of this test's own (wasmtime's default place, below XDG_CACHE_HOME), so that the
+    // first start compiles whatever other tests have cached.
+    let home = tempdir::Dir::new();
+    let envs = [("XDG_CACHE_HOME", home.path())];
+    let (first, _) = Edge::spawn_with(&wasm, config.path(), &[], &envs)
+        .ready()
+        .stop();
+    let cache = std::fs::canonicalize(home.path().join("wasmtime")).unwrap();
+    assert!(
+        first[0].contains(&format!("compiled, kept in {}", cache.display())),
+        "{first:#?}"
+    );
+    let edge = Edge::spawn_with(&wasm, config.path(), &[], &envs).ready();
+    assert!(
+        edge.stderr()[0].contains(&format!(
+            "loaded from the compile cache {}",
+            cache.display()
+        )),
+        "{:#?}",
+        edge.stderr()
+    );
+    let ticket = ticket("final-2026");
+    let master = edge.get(
+        &format!("/events/final-2026/master.m3u8?ticket={ticket}"),
+        &[],
+    );
+    assert_eq!(master.status, 200, "{}", master.text());
+    edge.stop();
+    origin.stop();
     silent.stop();
 }
 
@@ -1496,12 +1534,23 @@ impl Starting {
 
 impl Edge {
     pub(crate) fn spawn(wasm: &Path, config: &Path, options: &[&str]) -> Starting {
+        Edge::spawn_with(wasm, config, options, &[])
+    }
+
+    /// [`Edge::spawn`] with `envs` added to its environment.
+    fn spawn_with(
+        wasm: &Path,
+        config: &Path,
+        options: &[&str],
+        envs: &[(&str, &Path)],
+    ) -> Starting {
         let mut child = Command::new(env!("CARGO_BIN_EXE_usher"))
             .args(["edge", "serve", "--listen", "127.0.0.1:0", "--wasm"])
             .arg(wasm)
             .arg("--config")
             .arg(config)
             .args(options)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
