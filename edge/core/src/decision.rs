@@ -363,7 +363,9 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
         match Cmcd::from_request(query, request.headers()) {
             Ok(Some(cmcd)) => {
                 let object = Some(path);
-                events.extend(cmcd_event(input, &event.id, object, Source::Request, &cmcd));
+                let served = pathway_of_host(request, input.config).map(|p| p.id.as_str());
+                let line = cmcd_event(input, &event.id, served, object, Source::Request, &cmcd);
+                events.extend(line);
             }
             Ok(None) => {}
             Err(error) => log.cmcd_error = Some(error.to_string()),
@@ -1100,9 +1102,11 @@ pub fn beacon(request: &Request<()>, body: &[u8], input: &EdgeInput<'_>) -> Deci
             return refuse(Reason::BadRequest, log);
         }
     };
+    // A beacon is attributed to the CDN it was posted through, as a request is.
+    let served = pathway_of_host(request, input.config).map(|p| p.id.as_str());
     let events = reports
         .iter()
-        .filter_map(|cmcd| cmcd_event(input, event, None, Source::Beacon, cmcd))
+        .filter_map(|cmcd| cmcd_event(input, event, served, None, Source::Beacon, cmcd))
         .collect();
     let response = answer(
         StatusCode::NO_CONTENT,
@@ -1120,10 +1124,14 @@ pub fn beacon(request: &Request<()>, body: &[u8], input: &EdgeInput<'_>) -> Deci
     }
 }
 
-/// One QoE event as a JSON line.
+/// One QoE event as a JSON line, attributed to `pathway`: the CDN whose host name the request
+/// came in on, as the edge sees it (never the player's own `cdn` key, which it can set to
+/// anything). `None` where the host is no pathway's (an entry host); the controller counts such
+/// lines as `no_pathway`.
 fn cmcd_event(
     input: &EdgeInput<'_>,
     event: &str,
+    pathway: Option<&str>,
     object: Option<&str>,
     source: Source,
     cmcd: &Cmcd,
@@ -1131,7 +1139,7 @@ fn cmcd_event(
     serde_json::to_string(&CmcdEvent {
         at: input.now_ms,
         event,
-        pathway: None,
+        pathway,
         country: input.client.country,
         asn: input.client.asn,
         object,

@@ -102,15 +102,24 @@ impl PlayerPage {
 
 /// The page's markup, with `@NAME@` holes filled by [`player_page`] in one pass (so a filled
 /// value is never itself searched for holes). Kept small on purpose: the whole page stays under
-/// 2 KiB, so the page costs one or two packets and the viewer waits only on the manifest.
+/// 2.75 KiB, so the answer fits in two packets and the viewer waits only on the manifest.
 ///
-/// hls.js runs with its defaults, which are already the live defaults we want (and the browser
-/// test checks them on every hls.js upgrade): `lowLatencyMode: true`, so a low-latency playlist
-/// (with parts) plays at its advertised part hold-back, and `liveSyncDurationCount: 3`, so a
-/// regular live stream plays three target durations behind the live edge, as the HLS
-/// specification recommends. Any fatal hls.js error means the manifest or its media cannot be
-/// loaded or played, so the page asks the edge for the reason; hls.js itself has already retried
-/// what is worth retrying (not the 4xx refusals).
+/// hls.js runs with its live defaults (the browser test checks them on every hls.js upgrade):
+/// `lowLatencyMode: true`, so a low-latency playlist (with parts) plays at its advertised part
+/// hold-back, and `liveSyncDurationCount: 3`, so a regular live stream plays three target
+/// durations behind the live edge, as the HLS specification recommends. Any fatal hls.js error
+/// means the manifest or its media cannot be loaded or played, so the page asks the edge for the
+/// reason; hls.js itself has already retried what is worth retrying (not the 4xx refusals).
+///
+/// The page adds CMCD to every request to a CDN (CTA-5004 request mode, §3.1: one `CMCD` query
+/// parameter, no extra header, so no CORS preflight): the light build of hls.js leaves its own
+/// CMCD controller out, and the full build would cost every viewer about 70 KB more. The keys
+/// are the ones the steering controller uses (CTA-5004 §3.3, sorted): `bl` buffer length (ms,
+/// to 100 ms), `br` the playing rendition's bitrate (kbit/s), `bs` the buffer ran dry since the
+/// last request, `mtp` hls.js's throughput estimate (kbit/s, to 100 kbit/s) and `sid`, a random
+/// id per page load, which the controller counts as one viewer. Requests to the page's own host
+/// (manifest, steering) carry none: the edge attributes QoE to the CDN whose host a request
+/// came in on, and the page's host may be none of them.
 ///
 /// hls.js is loaded with `import()`: its UMD build also evaluates as a module and then sets the
 /// global `Hls`, and a page that plays natively never requests it.
@@ -148,7 +157,22 @@ const TEMPLATE: &str = concat!(
     r#"fail=()=>n++||fetch(u).then(r=>r.headers.get("x-usher-reason")||"",e=>"").then(say),"#,
     r#"play=()=>{if(!N)return say("unsupported");v.onerror=fail;v.src=u};"#,
     r#"if(N&&/^Apple/.test(navigator.vendor)||!(self.ManagedMediaSource||self.MediaSource))return play();"#,
-    r#"import(@HLSJS@).then(()=>{if(!Hls.isSupported())return play();const h=new Hls;"#,
+    r#"import(@HLSJS@).then(()=>{if(!Hls.isSupported())return play();"#,
+    // A failed segment is retried every 500 ms, not after 1, 2, 4, 8 s (the count is shared by
+    // all renditions, so a CDN outage reached the long delays at once): once steering or the
+    // error handling moves the player to another CDN, the next retry fetches from there, before
+    // the buffer runs out. `DefaultConfig` is hls.js's documented global default.
+    r#"Object.assign(Hls.DefaultConfig.fragLoadPolicy.default.errorRetry,"#,
+    r#"{retryDelayMs:500,maxRetryDelayMs:500});"#,
+    // CMCD (see above). `xhrSetup` may open the request itself, at another URL (hls.js's
+    // documented hook); it must not throw, or hls.js opens the request and calls it again.
+    r#"let w=0;const q=Math.random(),h=new Hls({xhrSetup:(x,r)=>{"#,
+    r#"if(new URL(r,U).host==U.host)return;const b=v.buffered,"#,
+    r#"l=((h.levels||[])[h.currentLevel]||{}).bitrate/1e3|0,"#,
+    r#"k=["bl="+((b.length&&b.end(b.length-1)-v.currentTime)*10|0)*100,l&&"br="+l,w&&"bs","#,
+    r#""mtp="+(h.bandwidthEstimate/1e5|0)*100,'sid="'+q+'"'].filter(Boolean);w=0;"#,
+    r#"x.open("GET",r+(r.includes("?")?"&":"?")+"CMCD="+E(k.join()))}});"#,
+    r#"v.onwaiting=()=>w=v.currentTime>0;"#,
     r#"h.on("hlsError",(e,d)=>d.fatal&&fail());h.loadSource(u);h.attachMedia(v)},play)})()</script>"#
 );
 
@@ -341,7 +365,7 @@ mod tests {
             "champions-final-2026",
             "Champions League Final 2026: Real Madrid – Man City",
         );
-        assert!(p.body().len() < 2048, "{} bytes", p.body().len());
+        assert!(p.body().len() < 2816, "{} bytes", p.body().len());
     }
 
     #[test]
@@ -408,6 +432,18 @@ mod tests {
         assert!(!html.contains("@"), "an unfilled hole");
         assert!(html.contains("<video id=v controls muted autoplay playsinline>"));
         assert!(html.contains("<p id=msg role=alert hidden>"));
+    }
+
+    #[test]
+    fn requests_to_a_cdn_carry_cmcd_as_a_query_parameter_for_the_controller() {
+        let p = page("final-2026", "The Final");
+        let html = text(&p);
+        assert!(html.contains(r#"new Hls({xhrSetup:"#));
+        assert!(html.contains(r#"+"CMCD="+E(k.join())"#));
+        // The keys in CTA-5004's order, the session id quoted (an RFC 8941 string).
+        let keys = ["\"bl=\"", "\"br=\"", "\"bs\"", "\"mtp=\"", "'sid=\"'"];
+        let at: Vec<usize> = keys.iter().map(|k| html.find(k).expect(k)).collect();
+        assert!(at.is_sorted(), "{at:?}");
     }
 
     #[test]

@@ -124,3 +124,45 @@ fn cmcd_on_a_segment_request_becomes_an_event_and_bad_cmcd_never_blocks_playback
         "telemetry does not change the answer"
     );
 }
+
+#[test]
+fn qoe_is_attributed_to_the_cdn_whose_host_it_came_in_on_never_to_the_players_cdn_key() {
+    let config = config();
+    let input = input(&config);
+    let pathway_of = |events: &[String]| -> serde_json::Value {
+        let event: serde_json::Value = serde_json::from_str(&events[0]).unwrap();
+        event["pathway"].clone()
+    };
+    // The player claims cdn-c; the request came in on cdn-b's host name (any case).
+    let segment = Request::builder()
+        .uri("/events/final-2026/720p/seg-1.m4s?CMCD=cdn%3D%22cdn-c%22%2Csid%3D%22abc%22")
+        .header("host", "CDN-B.example")
+        .body(())
+        .unwrap();
+    assert_eq!(pathway_of(&decide(&segment, &input).events), "cdn-b");
+    // An absolute URI's authority is the host, as HTTP/2 sends it.
+    let absolute = Request::builder()
+        .uri("https://cdn-a.example/events/final-2026/720p/seg-1.m4s?CMCD=sid%3D%22abc%22")
+        .body(())
+        .unwrap();
+    assert_eq!(pathway_of(&decide(&absolute, &input).events), "cdn-a");
+    // A host that is no pathway's (the entry host, or a port that differs): unattributed.
+    for host in ["watch.example", "cdn-a.example:8443"] {
+        let entry = Request::builder()
+            .uri("/events/final-2026/720p/seg-1.m4s?CMCD=sid%3D%22abc%22")
+            .header("host", host)
+            .body(())
+            .unwrap();
+        assert_eq!(
+            pathway_of(&decide(&entry, &input).events),
+            serde_json::Value::Null
+        );
+    }
+    // A beacon posted through a CDN's host is that CDN's.
+    let mut request = post("/events/final-2026/cmcd");
+    request
+        .headers_mut()
+        .insert("host", http::HeaderValue::from_static("cdn-c.example"));
+    let done = beacon(&request, b"e=ps,sid=\"6e2fb550\",sta=p\n", &input);
+    assert_eq!(pathway_of(&done.events), "cdn-c");
+}

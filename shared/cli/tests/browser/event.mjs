@@ -279,6 +279,12 @@ try {
       `advanced ${round(f.advancedS, 1)} s, longest freeze ${f.longestMs} ms`);
   }
   await viewers[0].page.screenshot({ path: join(SCREENSHOTS, 'event-player.png') });
+  // The players' CMCD (one session id each) reaches the controller through the CDNs' edges.
+  const heard = (await state(running.dashboard)).ticks.at(-1);
+  check('the controller counts every viewer from their CMCD, with fresh QoE',
+    heard?.viewers === VIEWERS && heard?.qoe_age_ms != null && heard.qoe_age_ms < 10_000,
+    `${heard?.viewers} viewers (${heard?.cdns.map((c) => `${c.id}: ${c.viewers}`).join(', ')}), `
+      + `newest QoE ${heard?.qoe_age_ms} ms old`);
 
   // 5. A gradual latency degradation on the busiest CDN.
   const busiest = () => {
