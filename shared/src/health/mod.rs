@@ -14,6 +14,7 @@
 //! * `gate`: the error-rate gate with two thresholds, consecutive counts and probation.
 //! * `allocation`: weights from preferences with floors, caps and water-filling, in basis points.
 //! * [`slot`]: the stable session hash and the slot table's failover and bounded migration.
+//! * [`admission`]: the waiting room's per-event plans (the frontier) and wait estimate.
 //! * [`snapshot`]: the versioned, strictly decoded snapshot and the edge's assignment rule.
 //! * [`signature`]: the signed envelope around the snapshot's bytes, and the health keys.
 //! * [`model`]: state between evaluations and the evaluation step.
@@ -29,6 +30,7 @@
 //! minimum dwell and instant failover properties of one data structure rather than hopes about
 //! many independent random draws. `docs/health-model.md` has the formulas, defaults and format.
 
+pub mod admission;
 mod allocation;
 pub mod config;
 mod gate;
@@ -40,6 +42,7 @@ pub mod signature;
 pub mod slot;
 pub mod snapshot;
 
+pub use admission::{AdmissionError, AdmissionPlan, AdmissionState, PREQUEUE_SPAN_MS};
 pub use config::{
     BASIS_POINTS, CdnConfig, ConfigError, GateConfig, HealthConfig, ScoreConfig, SteeringConfig,
 };

@@ -12,6 +12,9 @@
 //! name existing CDNs, tables agree in size...) is checked, each with its own [`DecodeError`].
 //! A decoded [`HealthSnapshot`] is valid by construction: its fields are private.
 //!
+//! Version 3 adds an optional per-event admission list ([`AdmissionPlan`], the waiting room's
+//! frontier); versions 1 and 2 still decode, without one.
+//!
 //! What this module does not do: sign or verify snapshots ([`super::signature`] wraps the JSON
 //! bytes in a signed envelope), or fetch them.
 
@@ -22,15 +25,20 @@ use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::admission::{self, AdmissionError, AdmissionPlan};
 use super::config::{BASIS_POINTS, MAX_CDNS, MAX_GROUPS, MAX_ID_LEN, SLOTS_RANGE};
 use super::reason::{CdnState, Reason};
 use super::slot::{decode_char, encode, session_slot, static_slot_cdn};
 
 /// The snapshot format this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
+
+/// The first format version with the `admission` list.
+pub const ADMISSION_SINCE_VERSION: u16 = 3;
 
 /// The oldest format version this build still reads. Version 2 added the reason codes
-/// `drained` and `pinned`; a version-1 document is read as it was.
+/// `drained` and `pinned`, version 3 the `admission` list; older documents are read as they
+/// were.
 pub const OLDEST_FORMAT_VERSION: u16 = 1;
 
 /// A CDN's entry in the snapshot, with its global figures.
@@ -95,6 +103,7 @@ pub struct HealthSnapshot {
     cdns: Vec<SnapshotCdn>,
     table: Vec<u8>,
     groups: BTreeMap<String, GroupPlan>,
+    admission: Vec<AdmissionPlan>,
 }
 
 /// Where the edge sends a viewer.
@@ -199,6 +208,36 @@ pub enum DecodeError {
         /// Expiry time.
         expires_at_ms: u64,
     },
+    /// An `admission` list in a document older than format version 3.
+    AdmissionNotInVersion {
+        /// The document's format version.
+        version: u16,
+    },
+    /// An admission event id is empty, too long, not `A-Z a-z 0-9 - _ .` or repeated.
+    InvalidAdmissionEvent {
+        /// The offending id.
+        event: String,
+    },
+    /// An admission plan with a cap of zero.
+    AdmissionZeroCap {
+        /// The event.
+        event: String,
+    },
+    /// More admission plans than an edge accepts.
+    TooManyAdmissionPlans {
+        /// How many were listed.
+        count: usize,
+    },
+}
+
+impl From<AdmissionError> for DecodeError {
+    fn from(e: AdmissionError) -> Self {
+        match e {
+            AdmissionError::InvalidEvent { event } => DecodeError::InvalidAdmissionEvent { event },
+            AdmissionError::ZeroCap { event } => DecodeError::AdmissionZeroCap { event },
+            AdmissionError::TooMany { count } => DecodeError::TooManyAdmissionPlans { count },
+        }
+    }
 }
 
 fn scope(group: &Option<String>) -> &str {
@@ -260,6 +299,21 @@ impl fmt::Display for DecodeError {
                 "snapshot expires at {expires_at_ms} ms, before it was generated at \
                  {generated_at_ms} ms"
             ),
+            DecodeError::AdmissionNotInVersion { version } => write!(
+                f,
+                "admission plans are not part of snapshot format version {version}"
+            ),
+            DecodeError::InvalidAdmissionEvent { event } => AdmissionError::InvalidEvent {
+                event: event.clone(),
+            }
+            .fmt(f),
+            DecodeError::AdmissionZeroCap { event } => AdmissionError::ZeroCap {
+                event: event.clone(),
+            }
+            .fmt(f),
+            DecodeError::TooManyAdmissionPlans { count } => {
+                AdmissionError::TooMany { count: *count }.fmt(f)
+            }
         }
     }
 }
@@ -278,6 +332,8 @@ struct Wire {
     slots: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     groups: BTreeMap<String, WireGroup>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    admission: Vec<AdmissionPlan>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -380,6 +436,12 @@ impl TryFrom<Wire> for HealthSnapshot {
                 });
             }
         }
+        if !w.admission.is_empty() && w.format_version < ADMISSION_SINCE_VERSION {
+            return Err(DecodeError::AdmissionNotInVersion {
+                version: w.format_version,
+            });
+        }
+        admission::check(&w.admission)?;
         if w.expires_at_ms < w.generated_at_ms {
             return Err(DecodeError::Expiry {
                 generated_at_ms: w.generated_at_ms,
@@ -447,6 +509,7 @@ impl TryFrom<Wire> for HealthSnapshot {
             cdns: w.cdns,
             table,
             groups,
+            admission: w.admission,
         })
     }
 }
@@ -473,6 +536,7 @@ impl From<HealthSnapshot> for Wire {
                     )
                 })
                 .collect(),
+            admission: s.admission,
         }
     }
 }
@@ -500,7 +564,28 @@ impl HealthSnapshot {
             cdns,
             table,
             groups,
+            admission: Vec::new(),
         }
+    }
+
+    /// This snapshot with `plans` as its admission list (replacing any), written as format
+    /// version 3: how the controller adds its waiting rooms to the model's snapshot. The plans
+    /// are checked as decoding checks them.
+    pub fn with_admission(mut self, plans: Vec<AdmissionPlan>) -> Result<Self, DecodeError> {
+        admission::check(&plans)?;
+        self.admission = plans;
+        self.version = FORMAT_VERSION;
+        Ok(self)
+    }
+
+    /// The admission plan of `event`, if the controller runs a waiting room for it.
+    pub fn admission(&self, event: &str) -> Option<&AdmissionPlan> {
+        self.admission.iter().find(|p| p.event == event)
+    }
+
+    /// Every admission plan, in the controller's order.
+    pub fn admission_plans(&self) -> &[AdmissionPlan] {
+        &self.admission
     }
 
     /// Decodes and validates snapshot JSON.
@@ -665,6 +750,7 @@ impl HealthSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::admission::AdmissionState;
     use alloc::string::ToString;
     use alloc::vec;
 
@@ -714,10 +800,137 @@ mod tests {
 
     #[test]
     fn future_version_is_named_as_such() {
-        let json = br#"{"format_version":3,"something_new":true}"#;
+        let json = br#"{"format_version":4,"something_new":true}"#;
         assert_eq!(
             HealthSnapshot::from_json(json),
-            Err(DecodeError::UnsupportedVersion { found: 3 })
+            Err(DecodeError::UnsupportedVersion { found: 4 })
+        );
+    }
+
+    fn plan(event: &str) -> AdmissionPlan {
+        AdmissionPlan {
+            event: event.into(),
+            state: AdmissionState::Open,
+            doors_open_ms: 1_767_225_600_000,
+            frontier_ms: 1_767_225_590_000,
+            rate_per_min: 1200,
+            advance_ms_per_s: 250,
+            waiting: 4000,
+            active: 900,
+            cap: Some(50_000),
+        }
+    }
+
+    #[test]
+    fn admission_plans_round_trip_in_version_3() {
+        let mut uncapped = plan("semi.b");
+        uncapped.cap = None;
+        uncapped.state = AdmissionState::BeforeDoors;
+        let s = sample()
+            .with_admission(vec![plan("final-2026"), uncapped.clone()])
+            .unwrap();
+        let json = s.to_json();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["format_version"], 3);
+        assert_eq!(v["admission"][0]["state"], "open");
+        assert_eq!(v["admission"][1]["state"], "before_doors");
+        // No cap is left out rather than written as null.
+        assert!(v["admission"][1].get("cap").is_none());
+        let back = HealthSnapshot::from_json(&json).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.admission("final-2026"), Some(&plan("final-2026")));
+        assert_eq!(back.admission("semi.b"), Some(&uncapped));
+        assert_eq!(back.admission("other"), None);
+        assert_eq!(back.admission_plans().len(), 2);
+    }
+
+    #[test]
+    fn a_snapshot_without_plans_writes_no_admission_field() {
+        let v: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        assert!(v.get("admission").is_none());
+        let mut empty = v.clone();
+        empty["admission"] = serde_json::json!([]);
+        let s = HealthSnapshot::from_json(&serde_json::to_vec(&empty).unwrap()).unwrap();
+        assert!(s.admission_plans().is_empty());
+    }
+
+    #[test]
+    fn older_versions_decode_without_plans_and_cannot_carry_them() {
+        let with = sample().with_admission(vec![plan("final-2026")]).unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(&with.to_json()).unwrap();
+        for version in [1, 2] {
+            v["format_version"] = version.into();
+            let bytes = serde_json::to_vec(&v).unwrap();
+            assert_eq!(
+                HealthSnapshot::from_json(&bytes),
+                Err(DecodeError::AdmissionNotInVersion { version })
+            );
+            let mut old = v.clone();
+            old.as_object_mut().unwrap().remove("admission");
+            let s = HealthSnapshot::from_json(&serde_json::to_vec(&old).unwrap()).unwrap();
+            assert_eq!(s.format_version(), version);
+            assert_eq!(s.admission("final-2026"), None);
+        }
+    }
+
+    #[test]
+    fn bad_admission_plans_are_refused_each_with_its_reason() {
+        let base: serde_json::Value = serde_json::from_slice(
+            &sample()
+                .with_admission(vec![plan("final-2026")])
+                .unwrap()
+                .to_json(),
+        )
+        .unwrap();
+        let case = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = base.clone();
+            f(&mut v);
+            HealthSnapshot::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err()
+        };
+        assert_eq!(
+            case(&|v| v["admission"][0]["cap"] = 0.into()),
+            DecodeError::AdmissionZeroCap {
+                event: "final-2026".into()
+            }
+        );
+        assert_eq!(
+            case(&|v| v["admission"][0]["event"] = "a/b".into()),
+            DecodeError::InvalidAdmissionEvent {
+                event: "a/b".into()
+            }
+        );
+        assert_eq!(
+            case(&|v| {
+                let first = v["admission"][0].clone();
+                v["admission"].as_array_mut().unwrap().push(first);
+            }),
+            DecodeError::InvalidAdmissionEvent {
+                event: "final-2026".into()
+            }
+        );
+        assert!(matches!(
+            case(&|v| v["admission"][0]["state"] = "closed".into()),
+            DecodeError::Malformed { .. }
+        ));
+        assert!(matches!(
+            case(&|v| v["admission"][0]["frontier_ms"] = (-1).into()),
+            DecodeError::Malformed { .. }
+        ));
+        assert!(matches!(
+            case(&|v| v["admission"][0]["extra"] = 1.into()),
+            DecodeError::Malformed { .. }
+        ));
+        assert!(matches!(
+            case(&|v| {
+                v["admission"][0].as_object_mut().unwrap().remove("waiting");
+            }),
+            DecodeError::Malformed { .. }
+        ));
+        let mut bad = plan("x");
+        bad.cap = Some(0);
+        assert_eq!(
+            sample().with_admission(vec![bad]),
+            Err(DecodeError::AdmissionZeroCap { event: "x".into() })
         );
     }
 

@@ -920,8 +920,8 @@ fn snapshot_json_round_trips() {
         v
     );
     assert_eq!(HealthSnapshot::from_json(&s.to_json()).unwrap(), s);
-    assert_eq!(s.format_version(), 2);
-    assert_eq!(v["format_version"], 2);
+    assert_eq!(s.format_version(), 3);
+    assert_eq!(v["format_version"], 3);
     assert_eq!(v["slots"].as_str().unwrap().len(), 1000);
     assert_eq!(
         v["groups"]["country:DE"]["slots"].as_str().unwrap().len(),
@@ -941,8 +941,8 @@ fn snapshot_rejects_corrupt_inputs_with_specific_errors() {
         decode(&v).unwrap_err()
     };
     assert_eq!(
-        case(&|v| v["format_version"] = 3.into()),
-        DecodeError::UnsupportedVersion { found: 3 }
+        case(&|v| v["format_version"] = 4.into()),
+        DecodeError::UnsupportedVersion { found: 4 }
     );
     assert_eq!(
         case(&|v| v["format_version"] = 0.into()),
@@ -974,7 +974,7 @@ fn snapshot_rejects_corrupt_inputs_with_specific_errors() {
         ));
         let mut fine = base.clone();
         fine["cdns"][0]["reason"] = reason.into();
-        assert!(decode(&fine).is_ok(), "{reason} in version 2");
+        assert!(decode(&fine).is_ok(), "{reason} in the current version");
     }
     assert_eq!(
         case(&|v| v["cdns"] = serde_json::json!([])),
