@@ -508,13 +508,22 @@ fn media(
         .or_else(|| select_pathway(input, session_id))
         .ok_or(Reason::ConfigError)?;
     log.pathway = Some(pathway.id.clone());
-    // The stream lease is renewed once it is half-way to expiry: the time of the last renewal
-    // rides in the token, so the reloads in between never touch the store.
+    // The stream lease is renewed once it is half-way to expiry, counted from the lease time
+    // in the token, so the reloads before never touch the store. Players reload the media
+    // playlist from the multivariant playlist's URI, whose token (and lease time) never
+    // changes, so past the first half-life the check happens in a window at the start of each
+    // half-life only: a few reads per half-life instead of one per reload, and one write
+    // (`leased` writes only an entry past its own half-life). A live playlist is reloaded about
+    // once per target duration (RFC 8216 §6.3.4), so a playing screen renews in (nearly) every
+    // window; a lease lapses only when two windows in a row see no reload.
     let now = input.now_secs();
     let half_life = input.config.settings.leases.ttl_secs / 2;
+    let window = (half_life / 4).clamp(MIN_RENEWAL_WINDOW_SECS, MAX_RENEWAL_WINDOW_SECS);
     let mut data = session.data.clone();
     let renewal = data.lease.as_mut().and_then(|l| {
-        let due = now.saturating_sub(l.renewed_secs) >= half_life;
+        let elapsed = now.saturating_sub(l.renewed_secs);
+        let due =
+            elapsed >= half_life && elapsed.saturating_sub(half_life) % half_life.max(1) < window;
         let id = LeaseId::from_token(&event.id, &l.hash)?;
         due.then(|| {
             l.renewed_secs = now;
@@ -539,6 +548,12 @@ fn media(
         None => fetch,
     })
 }
+
+/// How long, from the start of each lease half-life, media playlist reloads check the lease
+/// (see [`media`]): a quarter of the half-life, within these bounds.
+const MIN_RENEWAL_WINDOW_SECS: u64 = 4;
+/// See [`MIN_RENEWAL_WINDOW_SECS`].
+const MAX_RENEWAL_WINDOW_SECS: u64 = 12;
 
 /// The player page: the same bytes for every viewer of an event, so the CDN and browsers cache
 /// it; `If-None-Match` gets a 304.

@@ -13,9 +13,10 @@
 //! adapter reads it and calls [`leased`] with what it found; the decision that comes back
 //! carries the record to write back ([`StoreWrite`]) and the action that was waiting (the
 //! playlist fetch). The store is never read on segment requests, and a media playlist reload
-//! reads it only once the lease is half-way to expiry (the time of the last renewal rides in
-//! the signed session token), so the store sees a few operations per screen per lease
-//! lifetime, not one per request.
+//! reads it only once the lease is half-way to expiry, and then only in a short window at the
+//! start of each half-life (the lease's start rides in the signed playlist token; see
+//! `decision::media`), so the store sees a few operations per screen per lease lifetime, not
+//! one per request.
 //!
 //! Key decisions:
 //! - *Fail open.* A store that cannot be read admits the viewer and logs it: a KV outage at

@@ -169,6 +169,21 @@ impl EdgeAuth {
         self
     }
 
+    /// Keys for another of the edge's signatures (`label` names it, e.g. the waiting room's
+    /// cookies), derived from this key and, during a rotation, from the transition key too:
+    /// the first signs, all verify. Each is HMAC-SHA256 keyed with HMAC(key, "usher-derive" NUL
+    /// label), so one provisioned secret serves every purpose while a signature made for one
+    /// purpose never verifies for another, and no derived key reveals the session key.
+    pub fn derived_keys(&self, label: &str) -> Vec<SecretKey> {
+        core::iter::once(&self.primary)
+            .chain(self.transition.as_ref())
+            .filter_map(|key| {
+                let secret = key.sign(&[b"usher-derive\0", label.as_bytes()]);
+                SecretKey::new(Algorithm::Sha256, &secret).ok()
+            })
+            .collect()
+    }
+
     /// The options in force.
     pub fn options(&self) -> &Options {
         &self.options
@@ -494,6 +509,25 @@ mod tests {
 
     fn at(path: &str) -> Presented<'_> {
         Presented { path, ip: None }
+    }
+
+    #[test]
+    fn derived_keys_differ_by_label_and_follow_the_rotation() {
+        let old = SecretKey::from_hex(Algorithm::Sha256, "00ff").unwrap();
+        let ea = auth(Options::default());
+        let rotating = auth(Options::default()).with_transition_key(old);
+        let sign = |keys: &[SecretKey]| keys[0].sign(&[b"m"]);
+        let queue = ea.derived_keys("queue");
+        assert_eq!(queue.len(), 1);
+        assert_ne!(sign(&queue), sign(&ea.derived_keys("admission")));
+        // Not the session key itself.
+        assert_ne!(sign(&queue), ea.primary.sign(&[b"m"]));
+        // During a rotation the new key signs, and a signature of the old one still verifies.
+        let both = rotating.derived_keys("queue");
+        assert_eq!(both.len(), 2);
+        assert_eq!(sign(&both), sign(&queue));
+        let by_old = both[1].sign(&[b"m"]);
+        assert!(both.iter().any(|k| k.verify(&[b"m"], &by_old)));
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl SecretKey {
     }
 
     /// Computes the MAC of the concatenation of `parts`.
-    pub(crate) fn sign(&self, parts: &[&[u8]]) -> Vec<u8> {
+    pub fn sign(&self, parts: &[&[u8]]) -> Vec<u8> {
         fn run<M: Mac + Clone>(mac: &M, parts: &[&[u8]]) -> Vec<u8> {
             let mut mac = mac.clone();
             for part in parts {
@@ -138,7 +138,7 @@ impl SecretKey {
     ///
     /// The comparison is `Mac::verify_slice`, which compares with `subtle`'s constant-time
     /// equality, so the time taken does not tell an attacker how many leading bytes matched.
-    pub(crate) fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+    pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
         fn run<M: Mac + Clone>(mac: &M, parts: &[&[u8]], tag: &[u8]) -> bool {
             let mut mac = mac.clone();
             for part in parts {

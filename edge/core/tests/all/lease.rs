@@ -227,6 +227,38 @@ fn a_watching_screen_touches_the_store_about_twice_per_lease_lifetime() {
     assert!(reads >= 10, "the lease must be renewed: {reads} reads");
 }
 
+#[test]
+fn reloads_from_the_multivariant_uri_check_the_lease_a_few_times_per_half_life_and_keep_it() {
+    // Players reload with the multivariant playlist's URI, whose token carries the lease time
+    // of the start: the edge must not read the store on every reload past the first half-life.
+    let mut edge = Edge::new();
+    let ttl_ms = edge.config.settings.leases.ttl_secs * 1000;
+    let master = edge.start(&ticket(1), None, START_MS).token.unwrap();
+    let (reads, writes) = (edge.store.reads, edge.store.writes);
+    let mut now = START_MS;
+    while now < START_MS + 10 * ttl_ms {
+        now += 2_000;
+        let outcome = edge.reload(&master, now);
+        assert_eq!(outcome.status, 200, "reload at +{} ms", now - START_MS);
+    }
+    let (reads, writes) = (edge.store.reads - reads, edge.store.writes - writes);
+    let half_lives = 20;
+    assert!(
+        reads <= 3 * half_lives && writes <= half_lives + 1,
+        "{reads} reads, {writes} writes in {half_lives} half-lives of reloads every 2 s"
+    );
+    assert!(
+        writes >= half_lives / 2,
+        "the lease must be renewed: {writes} writes"
+    );
+    // The lease is still this screen's: another one of the same ticket finds no room.
+    let other = edge.start(&ticket(1), None, now + 1_000);
+    assert_eq!(
+        (other.status.as_u16(), other.reason.as_str()),
+        (429, "too_many_streams")
+    );
+}
+
 /// The status and reason of a segment request carrying `token`.
 fn segment(edge: &Edge, token: &str, now_ms: u64) -> (u16, String) {
     let input = EdgeInput {
