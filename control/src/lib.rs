@@ -14,6 +14,7 @@
 //! the same [`HealthModel`](usher_shared::health::HealthModel) evaluation and slot table, so a
 //! threshold validated before the event is the threshold that acts during it.
 
+pub mod admission;
 pub mod config;
 pub mod controller;
 pub mod metrics;
