@@ -22,6 +22,7 @@ fn main() -> std::io::Result<()> {
         id,
         title,
         key_ids: Vec::new(),
+        admission: None,
     };
     let ticket = TicketSettings {
         audience: "usher".to_owned(),

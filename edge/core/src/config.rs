@@ -173,6 +173,20 @@ pub struct Event {
     /// two while its master is rotated.
     #[serde(default)]
     pub key_ids: Vec<String>,
+    /// Phased admission (the waiting room; see [`crate::admission`]). Absent (the default):
+    /// every ticket holder plays at once. Needs `health-keys`: the admission frontier comes in
+    /// the controller's signed health snapshot.
+    #[serde(default)]
+    pub admission: Option<EventAdmission>,
+}
+
+/// An event's waiting room, as the edge needs it: when the doors open. The admission rate and
+/// the active cap are the controller's (its `[event.admission]`), which publishes the frontier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventAdmission {
+    /// When the doors open, Unix ms: viewers arriving before it are shuffled into the pre-queue.
+    pub doors_open_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -473,6 +487,18 @@ impl EdgeConfig {
             .transpose()
             .map_err(|e| ConfigError::new("health-keys", e.to_string()))?;
 
+        if health_keys.is_none()
+            && let Some(event) = catalog.values().find(|e| e.admission.is_some())
+        {
+            return Err(ConfigError::new(
+                "health-keys",
+                format!(
+                    "missing, and event {} has admission (its frontier comes in the signed health snapshot)",
+                    event.id
+                ),
+            ));
+        }
+
         Ok(EdgeConfig {
             origins,
             events: catalog,
@@ -672,6 +698,31 @@ pub(crate) mod tests {
             assert_eq!(err.part, name);
             assert_eq!(err.to_string(), format!("config {name}: missing"));
         }
+    }
+
+    #[test]
+    fn an_event_with_admission_needs_health_keys_and_names_only_its_doors() {
+        let with_room = EVENTS.replace(
+            r#""key_ids": ["final-k1"]"#,
+            r#""key_ids": ["final-k1"], "admission": {"doors_open_ms": 1767225600000}"#,
+        );
+        let mut p = parts();
+        p.events = Some(with_room.as_bytes());
+        let config = EdgeConfig::from_parts(&p).unwrap();
+        let admission = config.event("final-2026").unwrap().admission;
+        assert_eq!(admission.map(|a| a.doors_open_ms), Some(1_767_225_600_000));
+        p.health_keys = None;
+        let error = EdgeConfig::from_parts(&p).unwrap_err();
+        assert_eq!(error.part, "health-keys");
+        assert!(
+            error.message.contains("final-2026 has admission"),
+            "{error}"
+        );
+        // The rate and the cap are the controller's: a misplaced key is refused, not ignored.
+        let misplaced = with_room.replace(r#"1767225600000}"#, r#"1767225600000, "cap": 5}"#);
+        let mut p = parts();
+        p.events = Some(misplaced.as_bytes());
+        assert_eq!(EdgeConfig::from_parts(&p).unwrap_err().part, "events");
     }
 
     #[test]

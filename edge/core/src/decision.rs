@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONTENT_TYPE, ETAG,
-    HeaderValue, IF_NONE_MATCH,
+    HeaderValue, IF_NONE_MATCH, RETRY_AFTER, SET_COOKIE,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use usher_shared::health::{self, HealthSnapshot};
@@ -26,6 +26,7 @@ use usher_shared::playlist::{BaseUrl, HttpUrl, Playlist, Rewrite};
 use usher_shared::token::edgeauth::{MintRequest, Presented, Scope};
 use usher_shared::token::jwt::{self, Policy};
 
+use crate::admission::{self, PassKeys, Standing};
 use crate::cmcd::{BeaconLimits, Cmcd, CmcdEvent, Source, parse_beacon};
 use crate::config::{EdgeConfig, Event, Pathway};
 use crate::credential;
@@ -390,6 +391,8 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
             content_key(request, query, event, kid, period, input)
         }
         (Route::Steering { .. }, Some(event)) => steer(request, query, event, input, &mut log),
+        (Route::WaitingPage { .. }, Some(event)) => waiting_page(request, event),
+        (Route::Queue { .. }, Some(event)) => queue(request, query, event, input),
         (Route::Beacon { .. }, Some(_)) => Ok(Decision::act(Action::ReadBody(
             BeaconLimits::default().max_bytes,
         ))),
@@ -402,6 +405,9 @@ pub fn decide(request: &Request<()>, input: &EdgeInput<'_>) -> Decision {
             if let Action::Lease(check) = &mut decision.action {
                 check.pending_mut().log = log.clone();
             }
+            // The route's own events (the waiting room's) follow the request's CMCD.
+            let mut events = events;
+            events.append(&mut decision.events);
             Decision {
                 log,
                 events,
@@ -422,29 +428,16 @@ fn multivariant(
     input: &EdgeInput<'_>,
     log: &mut LogFields,
 ) -> Result<Decision, Reason> {
-    let settings = &input.config.settings.ticket;
-    let ticket = credential::ticket(
-        query,
-        request.headers(),
-        &settings.query_param,
-        &settings.cookie,
-    )
-    .ok_or(Reason::NoTicket)?;
-    let policy = Policy {
-        audience: Some(&settings.audience),
-        issuer: Some(&settings.issuer),
-        leeway_secs: settings.leeway_secs,
-        event: Some(&event.id),
-    };
-    let raw_ticket = ticket;
-    let ticket = jwt::verify(
-        &raw_ticket,
-        &input.config.ticket_keys,
-        &policy,
-        request.uri().path(),
-        input.now_secs(),
-    )
-    .map_err(|r| Reason::Token(Layer::Ticket, r))?;
+    let (ticket, raw_ticket) = verified_ticket(request, query, event, input)?;
+    // An event that admits in phases plays only with an admission of this viewer's.
+    if event.admission.is_some() {
+        let keys = PassKeys::new(&input.config.session);
+        let viewer = keys.viewer(&event.id, identity(&ticket, &raw_ticket));
+        let cookie = credential::cookie(request.headers(), admission::ADMISSION_COOKIE)
+            .ok_or(Reason::Queued)?;
+        keys.check_admission(cookie, &event.id, viewer, input.now_ms)
+            .map_err(Reason::Admission)?;
+    }
     // The ticketing system may pin a session id; otherwise every playback session gets a fresh
     // one, which is also what the viewer's CDN slot is derived from.
     let session_id = match &ticket.claims.sid {
@@ -456,12 +449,7 @@ fn multivariant(
     // One lease record per viewer and event: the subject if the ticketing system names one
     // (so re-issued tickets of one viewer share it), else the ticket's id, else the ticket.
     let claims = &ticket.claims;
-    let identity = claims
-        .sub
-        .as_deref()
-        .or(claims.jti.as_deref())
-        .unwrap_or(&raw_ticket);
-    let lease_id = LeaseId::of_ticket(&event.id, identity);
+    let lease_id = LeaseId::of_ticket(&event.id, identity(&ticket, &raw_ticket));
     let data = SessionData {
         base: Some(pathway.id.clone()),
         lease: Some(SessionLease {
@@ -490,6 +478,217 @@ fn multivariant(
     let max_streams = data.lease.as_ref().map_or(1, |l| l.max_streams);
     let check = LeaseCheck::new(&lease_id, &session_id, device, max_streams, pending);
     Ok(Decision::act(Action::Lease(check)))
+}
+
+/// The request's ticket (query, bearer or cookie), verified for `event`, and its raw text.
+fn verified_ticket(
+    request: &Request<()>,
+    query: Option<&str>,
+    event: &Event,
+    input: &EdgeInput<'_>,
+) -> Result<(jwt::Ticket, String), Reason> {
+    let settings = &input.config.settings.ticket;
+    let raw = credential::ticket(
+        query,
+        request.headers(),
+        &settings.query_param,
+        &settings.cookie,
+    )
+    .ok_or(Reason::NoTicket)?;
+    let policy = Policy {
+        audience: Some(&settings.audience),
+        issuer: Some(&settings.issuer),
+        leeway_secs: settings.leeway_secs,
+        event: Some(&event.id),
+    };
+    let ticket = jwt::verify(
+        &raw,
+        &input.config.ticket_keys,
+        &policy,
+        request.uri().path(),
+        input.now_secs(),
+    )
+    .map_err(|r| Reason::Token(Layer::Ticket, r))?;
+    Ok((ticket, raw.into_owned()))
+}
+
+/// Who a ticket is for: its subject if the ticketing system names one (so re-issued tickets of
+/// one viewer are the same viewer), else the ticket's id, else the ticket itself. Leases and
+/// the waiting room's cookies are bound to it.
+fn identity<'t>(ticket: &'t jwt::Ticket, raw: &'t str) -> &'t str {
+    let claims = &ticket.claims;
+    claims
+        .sub
+        .as_deref()
+        .or(claims.jti.as_deref())
+        .unwrap_or(raw)
+}
+
+/// The waiting room page of an event that admits in phases: cached like the player page.
+fn waiting_page(request: &Request<()>, event: &Event) -> Result<Decision, Reason> {
+    if event.admission.is_none() {
+        return Err(Reason::NotFound);
+    }
+    let page = page::waiting_page(event);
+    let fresh = page::not_modified(if_none_match(request.headers()), page.etag());
+    let (status, reason, body) = if fresh {
+        (StatusCode::NOT_MODIFIED, Reason::NotModified, Bytes::new())
+    } else {
+        (StatusCode::OK, Reason::Ok, page.body().clone())
+    };
+    let response = answer(
+        status,
+        Some(page::CONTENT_TYPE),
+        page::CACHE_CONTROL,
+        reason,
+        body,
+    );
+    Ok(respond(with_etag(response, page.etag()), reason))
+}
+
+/// The waiting room's status for this viewer (JSON, never cached): the place in the queue,
+/// issued on the first ask and kept in a signed cookie, and the admission once the controller's
+/// frontier has passed it. See [`crate::admission`].
+fn queue(
+    request: &Request<()>,
+    query: Option<&str>,
+    event: &Event,
+    input: &EdgeInput<'_>,
+) -> Result<Decision, Reason> {
+    let Some(room) = event.admission else {
+        return Err(Reason::NotFound);
+    };
+    let (ticket, raw) = verified_ticket(request, query, event, input)?;
+    let keys = PassKeys::new(&input.config.session);
+    let viewer = keys.viewer(&event.id, identity(&ticket, &raw));
+    let now = input.now_ms;
+    let headers = request.headers();
+    let secure = request.uri().scheme_str() == Some("https");
+    let cookie_path = format!("/events/{}/", event.id);
+    let admitted_already = credential::cookie(headers, admission::ADMISSION_COOKIE)
+        .is_some_and(|c| keys.check_admission(c, &event.id, viewer, now).is_ok());
+    if admitted_already {
+        return Ok(queue_answer(
+            serde_json::json!({"state": "admitted"}),
+            Reason::Ok,
+            Vec::new(),
+            Vec::new(),
+        ));
+    }
+    let mut cookies = Vec::new();
+    let mut events = Vec::new();
+    let position = match credential::cookie(headers, admission::QUEUE_COOKIE) {
+        Some(value) => match keys.check_queue(value, &event.id, viewer, now) {
+            Ok(pass) => pass.position,
+            // Never admitted by accident: the cookie is cleared, the viewer asks again and
+            // queues at the back.
+            Err(error) => {
+                let reason = Reason::Queue(error);
+                let mut response = refusal(reason);
+                let clear = set_cookie(admission::QUEUE_COOKIE, "", &cookie_path, 0, secure);
+                response.headers_mut().append(SET_COOKIE, clear);
+                return Ok(respond(response, reason));
+            }
+        },
+        None => {
+            let position = keys.position(viewer, now, room.doors_open_ms);
+            let value = keys.issue_queue(&event.id, viewer, position, now);
+            let max_age = admission::QUEUE_COOKIE_MAX_AGE_SECS;
+            cookies.push(set_cookie(
+                admission::QUEUE_COOKIE,
+                &value,
+                &cookie_path,
+                max_age,
+                secure,
+            ));
+            events.push(admission::arrival_line(now, &event.id, position));
+            position
+        }
+    };
+    let plan = input
+        .health
+        .filter(|h| !h.is_expired(now))
+        .and_then(|h| h.admission(&event.id));
+    Ok(match admission::standing(plan, position) {
+        Standing::Admitted => {
+            let ticket_end = u64::try_from(ticket.claims.exp)
+                .unwrap_or(0)
+                .saturating_mul(1000);
+            let expires = now
+                .saturating_add(admission::ADMISSION_LIFETIME_MS)
+                .min(ticket_end);
+            let value = keys.issue_admission(&event.id, viewer, now, expires);
+            let max_age = expires.saturating_sub(now) / 1000;
+            cookies.push(set_cookie(
+                admission::ADMISSION_COOKIE,
+                &value,
+                &cookie_path,
+                max_age,
+                secure,
+            ));
+            events.push(admission::admitted_line(now, &event.id, position));
+            queue_answer(
+                serde_json::json!({"state": "admitted"}),
+                Reason::Ok,
+                cookies,
+                events,
+            )
+        }
+        Standing::Waiting { state, wait_ms } => {
+            let wait_s = wait_ms.map(|ms| ms.div_ceil(1000));
+            // Ask again in about a quarter of the wait, between 2 s and 30 s: often enough to
+            // go in soon after the frontier passes, rarely enough that a crowd of a million
+            // polling costs the edge little.
+            let retry = wait_s.map_or(5, |s| (s / 4).clamp(2, 30));
+            let body = serde_json::json!({
+                "state": "waiting",
+                "admission": admission::state_name(state),
+                "doors_open_ms": room.doors_open_ms,
+                "prequeue": position < room.doors_open_ms,
+                "wait_s": wait_s,
+                "waiting": plan.map(|p| p.waiting),
+                "retry_after_s": retry,
+            });
+            let mut decision = queue_answer(body, Reason::Queued, cookies, events);
+            if let Action::Respond(response) = &mut decision.action
+                && let Ok(value) = HeaderValue::from_str(&retry.to_string())
+            {
+                response.headers_mut().insert(RETRY_AFTER, value);
+            }
+            decision
+        }
+    })
+}
+
+/// A `Set-Cookie` for the waiting room: scoped to the event, not readable by scripts.
+fn set_cookie(name: &str, value: &str, path: &str, max_age: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text =
+        format!("{name}={value}; Path={path}; Max-Age={max_age}; SameSite=Lax; HttpOnly{secure}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// The waiting room's JSON answer: 200 (the status poll worked), the viewer's standing in the
+/// body and the reason header (`queued` while waiting).
+fn queue_answer(
+    body: serde_json::Value,
+    reason: Reason,
+    cookies: Vec<HeaderValue>,
+    events: Vec<String>,
+) -> Decision {
+    let mut response = answer(
+        StatusCode::OK,
+        Some("application/json"),
+        "no-store",
+        reason,
+        Bytes::from(body.to_string()),
+    );
+    for cookie in cookies {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    let mut decision = respond(response, reason);
+    decision.events = events;
+    decision
 }
 
 fn media(

@@ -19,6 +19,7 @@
 //! viewer's. Platform types stop at the adapter's boundary; `http` 1.x types are the vocabulary.
 
 pub mod access;
+pub mod admission;
 pub mod cmcd;
 pub mod config;
 pub mod credential;

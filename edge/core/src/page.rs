@@ -81,7 +81,7 @@ impl Default for Assets {
     }
 }
 
-/// A rendered player page and its validator.
+/// A rendered page (the player page or the waiting room) and its validator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlayerPage {
     body: Bytes,
@@ -154,7 +154,9 @@ const TEMPLATE: &str = concat!(
     r#"let d;try{d=localStorage.ud||=Math.random()}catch{}"#,
     r#"const u="master.m3u8?"+P+"="+E(t)+(d?"&device="+d:""),N=v.canPlayType("application/vnd.apple.mpegurl"),"#,
     // On failure, ask the edge once why: the reason is in a header hls.js does not expose.
-    r#"fail=()=>n++||fetch(u).then(r=>r.headers.get("x-usher-reason")||"",e=>"").then(say),"#,
+    // `queued` or a refused admission: the event admits in phases; the waiting room takes over.
+    r#"fail=()=>n++||fetch(u).then(r=>r.headers.get("x-usher-reason")||"",e=>"")"#,
+    r#".then(r=>/^(queued|admission_)/.test(r)?location.replace("waiting"):say(r)),"#,
     r#"play=()=>{if(!N)return say("unsupported");v.onerror=fail;v.src=u};"#,
     r#"if(N&&/^Apple/.test(navigator.vendor)||!(self.ManagedMediaSource||self.MediaSource))return play();"#,
     r#"import(@HLSJS@).then(()=>{if(!Hls.isSupported())return play();"#,
@@ -175,6 +177,48 @@ const TEMPLATE: &str = concat!(
     r#"v.onwaiting=()=>w=v.currentTime>0;"#,
     r#"h.on("hlsError",(e,d)=>d.fatal&&fail());h.loadSource(u);h.attachMedia(v)},play)})()</script>"#
 );
+
+/// The waiting room's markup (phased admission, [`crate::admission`]), filled like
+/// [`TEMPLATE`]. The same bytes for every viewer of an event, cached like the player page: what
+/// differs per viewer (the place, the wait) comes from `queue`, which the page polls as often as
+/// its `retry_after_s` says, and which sets the viewer's cookies. When `queue` says `admitted`
+/// the page goes back to the player page, whose manifest request now carries the admission.
+/// A refused queue cookie (`queue_*`) is cleared by the edge, so the page simply asks again and
+/// queues at the back; a ticket problem is said in words, as on the player page.
+const WAITING_TEMPLATE: &str = concat!(
+    r#"<!doctype html><html lang=en><meta charset=utf-8>"#,
+    r#"<meta name=viewport content="width=device-width"><title>@TITLE@</title>"#,
+    r#"<style>body{margin:0;min-height:100vh;display:grid;place-content:center;"#,
+    r#"background:#111;color:#eee;font:18px sans-serif;text-align:center;padding:0 1em}"#,
+    r#"#msg{font-size:1.3em}</style><h1>@TITLE@</h1>"#,
+    r#"<p id=msg role=status>Finding your place in the queue…</p>"#,
+    r#"<p>Keep this page open: it takes you to the stream when it is your turn.</p>"#,
+    // `msg` is the element, by the window's named access to ids.
+    r#"<script>(()=>{const K=", your place is kept.",T={before_doors:"The doors open soon. "#,
+    r#"Everyone who arrives before then gets a place drawn at random, so there is no need to "#,
+    r#"hurry.",paused:"Admission is paused"+K,full:"The event is full right now"+K,"#,
+    r#"unknown:"Admission is on hold"+K},"#,
+    r#"go=()=>fetch("queue",{cache:"no-store"}).then(r=>r.json().catch(()=>({})).then(j=>{"#,
+    r#"const w=r.headers.get("x-usher-reason")||"";if(j.state=="admitted")return location.replace("./");"#,
+    r#"if(!r.ok){if(/^queue_/.test(w))return setTimeout(go,1e3);"#,
+    r#"msg.dataset.reason=w;return msg.textContent=w=="no_ticket"?"You need a ticket to watch.":"#,
+    r#"/^ticket_/.test(w)?"Your ticket is not valid for this event.":"Something went wrong; reload the page."}"#,
+    r#"const s=j.wait_s,m=s!=null?"You are in the queue. Estimated wait: "+(s<60?"under a minute":"#,
+    r#""about "+Math.ceil(s/60)+" min")+".":T[j.admission]||"You are in the queue.";"#,
+    r#"msg.dataset.reason=w;msg.textContent=m+(j.waiting?" "+j.waiting+" waiting.":"");"#,
+    r#"setTimeout(go,(j.retry_after_s||5)*1e3)}),()=>setTimeout(go,5e3));go()})()</script>"#
+);
+
+/// Renders the waiting room page of `event` (see [`WAITING_TEMPLATE`]).
+pub fn waiting_page(event: &Event) -> PlayerPage {
+    let title = html_escape(&event.title);
+    let body = WAITING_TEMPLATE.replace("@TITLE@", &title);
+    let etag = format!("\"{:016x}\"", fnv1a64(body.as_bytes()));
+    PlayerPage {
+        body: Bytes::from(body),
+        etag,
+    }
+}
 
 /// Renders the player page of `event`.
 ///
@@ -338,6 +382,7 @@ mod tests {
             origin: "origin-1".to_owned(),
             origin_path: format!("live/{id}/"),
             key_ids: Vec::new(),
+            admission: None,
         }
     }
 

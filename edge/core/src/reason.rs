@@ -12,6 +12,8 @@ use std::fmt;
 use http::StatusCode;
 use usher_shared::token;
 
+use crate::admission::PassError;
+
 /// The response header carrying the reason code.
 pub const REASON_HEADER: &str = "x-usher-reason";
 
@@ -63,6 +65,12 @@ pub enum Reason {
     PlaylistTooLarge,
     /// The configuration is missing or invalid; the edge cannot serve.
     ConfigError,
+    /// The event admits in phases and this viewer is not admitted yet: the waiting room.
+    Queued,
+    /// A waiting-room queue cookie was refused; the viewer queues again.
+    Queue(PassError),
+    /// An admission cookie was refused.
+    Admission(PassError),
 }
 
 impl Reason {
@@ -115,6 +123,23 @@ impl Reason {
             Reason::NotAPlaylist => "not_a_playlist",
             Reason::PlaylistTooLarge => "playlist_too_large",
             Reason::ConfigError => "config_error",
+            Reason::Queued => "queued",
+            Reason::Queue(e) => match e {
+                PassError::Malformed => "queue_malformed",
+                PassError::BadSignature => "queue_bad_signature",
+                PassError::WrongEvent => "queue_wrong_event",
+                PassError::OtherViewer => "queue_other_viewer",
+                PassError::FromTheFuture => "queue_clock_skew",
+                PassError::Expired => "queue_expired",
+            },
+            Reason::Admission(e) => match e {
+                PassError::Malformed => "admission_malformed",
+                PassError::BadSignature => "admission_bad_signature",
+                PassError::WrongEvent => "admission_wrong_event",
+                PassError::OtherViewer => "admission_other_viewer",
+                PassError::FromTheFuture => "admission_clock_skew",
+                PassError::Expired => "admission_expired",
+            },
         }
     }
 
@@ -138,6 +163,12 @@ impl Reason {
             }
             Reason::OriginTimeout => StatusCode::GATEWAY_TIMEOUT,
             Reason::ConfigError => StatusCode::SERVICE_UNAVAILABLE,
+            // Not an error of the viewer's: "later", with `Retry-After` (RFC 6585 §4). hls.js
+            // does not retry a 4xx, so the page learns at once to go to the waiting room.
+            Reason::Queued => StatusCode::TOO_MANY_REQUESTS,
+            Reason::Queue(_) => StatusCode::BAD_REQUEST,
+            Reason::Admission(PassError::Expired) => StatusCode::GONE,
+            Reason::Admission(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -174,6 +205,10 @@ impl Reason {
             Reason::NotAPlaylist => "the origin sent something that is not a playlist",
             Reason::PlaylistTooLarge => "the origin's playlist is too large",
             Reason::ConfigError => "the edge is not configured",
+            Reason::Queued => "you are in the queue: the waiting room lets you in",
+            Reason::Queue(_) => "your place in the queue is not valid; you queue again",
+            Reason::Admission(PassError::Expired) => "your admission has expired; you queue again",
+            Reason::Admission(_) => "your admission is not valid",
         }
     }
 
@@ -212,7 +247,21 @@ mod tests {
             Reason::NotAPlaylist,
             Reason::PlaylistTooLarge,
             Reason::ConfigError,
+            Reason::Queued,
         ];
+        for e in [
+            PassError::Malformed,
+            PassError::BadSignature,
+            PassError::WrongEvent,
+            PassError::OtherViewer,
+            PassError::FromTheFuture,
+            PassError::Expired,
+        ] {
+            all.push(Reason::Queue(e));
+            all.push(Reason::Admission(e));
+            assert!(Reason::Queue(e).code().ends_with(e.code()));
+            assert!(Reason::Admission(e).code().ends_with(e.code()));
+        }
         for layer in [Layer::Ticket, Layer::Session] {
             all.extend(token::Reason::ALL.iter().map(|r| Reason::Token(layer, *r)));
         }

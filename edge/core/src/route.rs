@@ -11,6 +11,8 @@
 //! | `/events/{event}/master.m3u8` | the multivariant playlist (needs a ticket) |
 //! | `/events/{event}/steering.json` | the Content Steering manifest (needs a session token) |
 //! | `/events/{event}/cmcd` | the CMCD beacon endpoint (POST) |
+//! | `/events/{event}/waiting` | the waiting room page (events with phased admission) |
+//! | `/events/{event}/queue` | the waiting room's status: queue position or admission (needs a ticket) |
 //! | `/events/{event}/…/*.m3u8` | a media playlist (needs a session token) |
 //! | `/events/{event}/keys/{kid}/{period}.key` | an AES-128 content key, made at the edge (needs a session token) |
 //! | `/events/{event}/…` anything else | a segment, part or init segment (needs a session token) |
@@ -77,6 +79,16 @@ pub enum Route<'p> {
         /// The path below the event's directory, e.g. `720p/seg_100.m4s`.
         rest: &'p str,
     },
+    /// The event's waiting room page (phased admission).
+    WaitingPage {
+        /// The event id from the path.
+        event: &'p str,
+    },
+    /// The waiting room's status endpoint: a queue position, or the admission.
+    Queue {
+        /// The event id from the path.
+        event: &'p str,
+    },
     /// A versioned static asset.
     Asset {
         /// The path below `/assets/`, e.g. `hls.js/1.7.4/hls.light.min.js`.
@@ -96,6 +108,8 @@ impl Route<'_> {
             | Route::Multivariant { event }
             | Route::Steering { event }
             | Route::Beacon { event }
+            | Route::WaitingPage { event }
+            | Route::Queue { event }
             | Route::MediaPlaylist { event, .. }
             | Route::Key { event, .. }
             | Route::Resource { event, .. } => Some(event),
@@ -110,6 +124,8 @@ impl Route<'_> {
             Route::Multivariant { .. } => "multivariant",
             Route::Steering { .. } => "steering",
             Route::Beacon { .. } => "beacon",
+            Route::WaitingPage { .. } => "waiting",
+            Route::Queue { .. } => "queue",
             Route::MediaPlaylist { .. } => "media",
             Route::Key { .. } => "key",
             Route::Resource { .. } => "resource",
@@ -144,6 +160,8 @@ pub fn route(path: &str) -> Result<Route<'_>, Reason> {
         "master.m3u8" => Route::Multivariant { event },
         "steering.json" => Route::Steering { event },
         "cmcd" => Route::Beacon { event },
+        "waiting" => Route::WaitingPage { event },
+        "queue" => Route::Queue { event },
         rest if rest.ends_with('/') => return Err(Reason::NotFound),
         rest if rest.ends_with(".m3u8") => Route::MediaPlaylist { event, rest },
         // Everything below `keys/` is the edge's own: a path there that is not a key is not
@@ -238,6 +256,8 @@ mod tests {
             ),
             ("/events/e1/steering.json", Route::Steering { event: "e1" }),
             ("/events/e1/cmcd", Route::Beacon { event: "e1" }),
+            ("/events/e1/waiting", Route::WaitingPage { event: "e1" }),
+            ("/events/e1/queue", Route::Queue { event: "e1" }),
             (
                 "/events/e1/720p/index.m3u8",
                 Route::MediaPlaylist {

@@ -1,5 +1,6 @@
 //! Integration tests of the edge core: one binary, one module per area.
 
+mod admission;
 mod beacon;
 mod contract;
 mod fixture;
