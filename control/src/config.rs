@@ -15,6 +15,8 @@ use std::fmt;
 use serde::Deserialize;
 use usher_shared::health::{CdnConfig, HealthConfig};
 
+use crate::admission::{AdmissionConfig, Rate};
+
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,6 +94,10 @@ pub struct Event {
     /// Media playlists to probe, relative to `{base_url}events/{id}/` (one rendition is
     /// enough; a mid-ladder one is representative of what most viewers fetch).
     pub probe_playlists: Vec<String>,
+    /// The event's waiting room (`[event.admission]`), if it has one: the controller then
+    /// publishes its admission plan in every snapshot.
+    #[serde(default)]
+    pub admission: Option<AdmissionConfig>,
 }
 
 /// How probes are sent.
@@ -229,6 +235,29 @@ impl ControlConfig {
             if event.probe_playlists.is_empty() {
                 return err(format!("event[{i}].probe_playlists: at least one"));
             }
+            if let Some(admission) = &event.admission {
+                let edge_id = event.id.len() <= 64
+                    && event
+                        .id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                if !edge_id {
+                    return err(format!(
+                        "event[{i}].id: an event with a waiting room has an id of 1 to 64 of \
+                         A-Z a-z 0-9 - _ ."
+                    ));
+                }
+                admission
+                    .check()
+                    .map_err(|e| ConfigError(format!("event[{i}].admission.{e}")))?;
+                let automatic = admission.rate() == Ok(Rate::Automatic);
+                if automatic && self.cdns.iter().all(|c| c.capacity_bps.is_none()) {
+                    return err(format!(
+                        "event[{i}].admission.rate: \"automatic\" needs capacity_bps on at \
+                         least one [[cdn]]"
+                    ));
+                }
+            }
         }
         for (i, cdn) in self.cdns.iter().enumerate() {
             let http = cdn.base_url.starts_with("http://") || cdn.base_url.starts_with("https://");
@@ -324,6 +353,28 @@ mod tests {
         let text = MINIMAL.replace("6000", "5000");
         let e = ControlConfig::from_toml(&text).unwrap_err();
         assert!(e.0.starts_with("health:"), "{e}");
+    }
+
+    #[test]
+    fn an_admission_table_is_read_and_checked() {
+        let text = format!(
+            "{MINIMAL}\n[event.admission]\ndoors_open_ms = 1767225600000\nrate_per_min = 600\ncap = 5000\n"
+        );
+        let c = ControlConfig::from_toml(&text).unwrap();
+        let a = c.events[0].admission.as_ref().unwrap();
+        assert_eq!(
+            (a.rate_per_min, a.cap, a.line_delay_ms),
+            (Some(600), Some(5000), 5000)
+        );
+        let auto = text.replace("rate_per_min = 600", "rate = \"automatic\"");
+        assert!(ControlConfig::from_toml(&auto).is_ok());
+        let no_capacity = auto.replace("capacity_bps = 400000000000", "");
+        let e = ControlConfig::from_toml(&no_capacity).unwrap_err();
+        assert!(e.0.contains("needs capacity_bps"), "{e}");
+        let e = ControlConfig::from_toml(&text.replace("cap = 5000", "cap = 0")).unwrap_err();
+        assert_eq!(e.0, "event[0].admission.cap: above 0");
+        let e = ControlConfig::from_toml(&text.replace("cap =", "cop =")).unwrap_err();
+        assert!(e.0.contains("cop"), "{e}");
     }
 
     #[test]

@@ -22,16 +22,19 @@
 use std::collections::BTreeMap;
 
 use usher_shared::health::{
-    CdnState, Evaluation, HealthModel, HealthSnapshot, Observation, ObserveError, Override,
-    OverrideError, Reason,
+    AdmissionPlan, CdnState, Evaluation, HealthModel, HealthSnapshot, Observation, ObserveError,
+    Override, OverrideError, Reason,
 };
 
+use crate::admission::{self, Headroom, LineKind, Rate, Room};
 use crate::config::ControlConfig;
 use crate::metrics::Window;
 use crate::operator::{Action, AuditEntry, Command, CommandError};
 use crate::probe::ProbeRecord;
 use crate::qoe::{self, QoeError, Viewers};
-use crate::timeline::{CdnTick, Decision, DecisionKind, EventViewers, PublishStatus, Tick};
+use crate::timeline::{
+    AdmissionTick, CdnTick, Decision, DecisionKind, EventViewers, PublishStatus, Tick,
+};
 
 /// A weight change smaller than this (basis points) is not logged: the slot table lags the
 /// targets by a step or two and small wobbles are the hysteresis doing its job.
@@ -55,6 +58,8 @@ pub enum RefusedCommand {
     Command(CommandError),
     /// The health model refused the override (unknown CDN, would drain all, pins over 100 %).
     Override(OverrideError),
+    /// An admission command for an event without a waiting room.
+    NoWaitingRoom(String),
 }
 
 impl std::fmt::Display for RefusedCommand {
@@ -62,6 +67,9 @@ impl std::fmt::Display for RefusedCommand {
         match self {
             RefusedCommand::Command(e) => e.fmt(f),
             RefusedCommand::Override(e) => e.fmt(f),
+            RefusedCommand::NoWaitingRoom(event) => {
+                write!(f, "event {event:?} has no [event.admission] waiting room")
+            }
         }
     }
 }
@@ -90,6 +98,7 @@ pub struct Controller {
     publish: BTreeMap<String, PublishStatus>,
     last: Vec<Option<Last>>,
     pending: Vec<Decision>,
+    rooms: BTreeMap<String, Room>,
 }
 
 impl Controller {
@@ -103,7 +112,13 @@ impl Controller {
             .iter()
             .map(|e| (e.id.clone(), Viewers::default()))
             .collect();
+        let rooms = config
+            .events
+            .iter()
+            .filter_map(|e| Some((e.id.clone(), Room::new(&e.id, e.admission.as_ref()?))))
+            .collect();
         Ok(Controller {
+            rooms,
             config,
             ids,
             model,
@@ -157,11 +172,53 @@ impl Controller {
         }
     }
 
-    /// Folds in one QoE line from an edge. A refused line is counted by reason.
+    /// The waiting room of `event`, if it has one.
+    pub fn room(&self, event: &str) -> Option<&Room> {
+        self.rooms.get(event)
+    }
+
+    /// Resumes the waiting rooms' frontiers from the last published snapshot, so a restart
+    /// never moves a frontier backwards.
+    pub fn resume_admission(&mut self, snapshot: &HealthSnapshot) {
+        for plan in snapshot.admission_plans() {
+            if let Some(room) = self.rooms.get_mut(&plan.event) {
+                room.resume_frontier(plan.frontier_ms);
+            }
+        }
+    }
+
+    fn admission_line(&mut self, line: &[u8]) -> Result<(), QoeError> {
+        let events = &self.config.events;
+        let doors = |event: &str| {
+            events
+                .iter()
+                .find(|e| e.id == event)
+                .and_then(|e| e.admission.as_ref())
+                .map(|a| a.doors_open_ms)
+        };
+        let line = admission::read_line(line, doors).map_err(QoeError::Admission)?;
+        let room = self
+            .rooms
+            .get_mut(&line.event)
+            .ok_or(QoeError::Admission(admission::LineError::UnknownEvent))?;
+        match line.kind {
+            LineKind::Arrival => room.arrival(line.position),
+            LineKind::Admitted => room.minted(line.at_ms),
+        }
+        Ok(())
+    }
+
+    /// Folds in one QoE line from an edge: CMCD, or an admission line (`kind: arrival |
+    /// admitted`). A refused line is counted by reason.
     pub fn qoe(&mut self, line: &[u8]) -> Result<(), QoeError> {
-        let result = qoe::read(line, &self.ids, &self.config.health.groups);
+        let result = if admission::is_admission_line(line) {
+            self.admission_line(line).map(|()| None)
+        } else {
+            qoe::read(line, &self.ids, &self.config.health.groups).map(Some)
+        };
         let report = match result {
-            Ok(report) => report,
+            Ok(Some(report)) => report,
+            Ok(None) => return Ok(()),
             Err(error) => {
                 *self.qoe_refused.entry(error.as_str()).or_default() += 1;
                 return Err(error);
@@ -237,10 +294,7 @@ impl Controller {
         let result = command
             .check()
             .map_err(RefusedCommand::Command)
-            .and_then(|()| {
-                self.apply(&command.action)
-                    .map_err(RefusedCommand::Override)
-            });
+            .and_then(|()| self.apply(&command.action, now_ms));
         let entry = AuditEntry {
             at_ms: now_ms,
             who: command.who.clone(),
@@ -252,19 +306,29 @@ impl Controller {
             },
         };
         if result.is_ok() {
-            let (cdns, reason): (Vec<&str>, &str) = match &command.action {
-                Action::Drain { cdn } => (vec![cdn.as_str()], "operator_drain"),
-                Action::Clear { cdn } => (vec![cdn.as_str()], "operator_clear"),
+            let (cdns, reason): (Vec<String>, &str) = match &command.action {
+                Action::Drain { cdn } => (vec![cdn.clone()], "operator_drain"),
+                Action::Clear { cdn } => (vec![cdn.clone()], "operator_clear"),
                 Action::Pin { weights } => (
-                    weights.iter().map(|w| w.cdn.as_str()).collect(),
+                    weights.iter().map(|w| w.cdn.clone()).collect(),
                     "operator_pin",
                 ),
+                // Not a CDN: the decision log names the event's waiting room instead.
+                Action::AdmissionOpen { event } => {
+                    (vec![format!("event:{event}")], "operator_admission_open")
+                }
+                Action::AdmissionPause { event } => {
+                    (vec![format!("event:{event}")], "operator_admission_pause")
+                }
+                Action::AdmissionRate { event, .. } => {
+                    (vec![format!("event:{event}")], "operator_admission_rate")
+                }
             };
             for cdn in cdns {
                 self.pending.push(Decision {
                     at_ms: now_ms,
                     seq: 0,
-                    cdn: cdn.to_owned(),
+                    cdn,
                     group: None,
                     kind: DecisionKind::Operator,
                     reason: reason.to_owned(),
@@ -275,8 +339,8 @@ impl Controller {
         (entry, result)
     }
 
-    fn apply(&mut self, action: &Action) -> Result<(), OverrideError> {
-        match action {
+    fn apply(&mut self, action: &Action, now_ms: u64) -> Result<(), RefusedCommand> {
+        let model = match action {
             Action::Drain { cdn } => self.model.set_override(cdn, Some(Override::Drain)),
             Action::Clear { cdn } => self.model.set_override(cdn, None),
             Action::Pin { weights } => {
@@ -286,7 +350,113 @@ impl Controller {
                     .collect();
                 self.model.set_pins(&pins)
             }
+            Action::AdmissionOpen { event }
+            | Action::AdmissionPause { event }
+            | Action::AdmissionRate { event, .. } => {
+                let config = self
+                    .config
+                    .events
+                    .iter()
+                    .find(|e| e.id == *event)
+                    .and_then(|e| e.admission.as_ref());
+                let (Some(room), Some(config)) = (self.rooms.get_mut(event), config) else {
+                    return Err(RefusedCommand::NoWaitingRoom(event.clone()));
+                };
+                match action {
+                    Action::AdmissionOpen { .. } => room.open(now_ms, config),
+                    Action::AdmissionPause { .. } => room.set_paused(true, now_ms),
+                    Action::AdmissionRate { rate_per_min, .. } => room.set_rate(*rate_per_min),
+                    _ => {}
+                }
+                Ok(())
+            }
+        };
+        model.map_err(RefusedCommand::Override)
+    }
+
+    /// Steps every waiting room and returns the plans to publish and the tick's records.
+    fn admission(
+        &mut self,
+        now_ms: u64,
+        audiences: &BTreeMap<String, (u64, u64)>,
+        evaluation: &Evaluation,
+        demand_per_cdn_bps: &[u64],
+        viewer_bitrate_bps: Option<u64>,
+    ) -> (Vec<AdmissionPlan>, Vec<AdmissionTick>) {
+        let gated: Vec<bool> = evaluation
+            .plan(None)
+            .map(|d| d.state == CdnState::Gated)
+            .collect();
+        let cdns = self
+            .config
+            .cdns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !gated.get(*i).copied().unwrap_or(true))
+            .filter_map(|(i, c)| {
+                Some((
+                    c.capacity_bps?,
+                    demand_per_cdn_bps.get(i).copied().unwrap_or(0),
+                ))
+            })
+            .collect();
+        let mut headroom = Headroom {
+            cdns,
+            viewer_bitrate_bps,
+            pending: 0,
+        };
+        let automatic_events = self
+            .config
+            .events
+            .iter()
+            .filter(|e| {
+                e.admission
+                    .as_ref()
+                    .is_some_and(|a| a.rate() == Ok(Rate::Automatic))
+                    && self
+                        .rooms
+                        .get(&e.id)
+                        .is_some_and(|r| r.rate_override().is_none())
+            })
+            .count();
+        let shares = u32::try_from(automatic_events).unwrap_or(u32::MAX);
+        let mut plans = Vec::new();
+        let mut ticks = Vec::new();
+        for event in &self.config.events {
+            let (Some(config), Some(room)) = (&event.admission, self.rooms.get_mut(&event.id))
+            else {
+                continue;
+            };
+            let automatic = admission::automatic_rate(config, &headroom, shares);
+            let rate = room.effective_rate(config, automatic);
+            let (players, new_players) = audiences.get(&event.id).copied().unwrap_or((0, 0));
+            let audience = admission::Audience {
+                players,
+                new_players,
+            };
+            let (plan, step) = room.step(now_ms, config, rate, self.config.interval_ms, audience);
+            headroom.pending = headroom.pending.saturating_add(step.pending);
+            let newest_wait_ms = match room.newest_position() {
+                Some(newest) if room.waiting() > 0 => plan.wait_ms(newest),
+                _ => None,
+            };
+            ticks.push(AdmissionTick {
+                event: event.id.clone(),
+                state: plan.state,
+                frontier_ms: plan.frontier_ms,
+                waiting: plan.waiting,
+                admitted: room.admitted(),
+                active: plan.active,
+                cap: plan.cap,
+                configured_rate_per_min: config.rate_per_min,
+                operator_rate_per_min: room.rate_override(),
+                rate_per_min: rate,
+                measured_rate_per_min: room.measured_rate(now_ms),
+                newest_wait_ms,
+            });
+            plans.push(plan);
         }
+        (plans, ticks)
     }
 
     /// One evaluation at `now_ms`.
@@ -295,10 +465,36 @@ impl Controller {
         let mut per_cdn = vec![0_u64; n];
         let mut demand_bps = 0_u64;
         let mut viewers_by_event = Vec::new();
+        let mut demand_per_cdn_bps = vec![0_u64; n];
+        let mut with_bitrate = 0_u64;
+        let mut audiences = BTreeMap::new();
         for (event, viewers) in &mut self.viewers {
             let audience = viewers.count(now_ms, self.config.viewer_window_ms, n);
             for (total, v) in per_cdn.iter_mut().zip(&audience.per_cdn) {
                 *total += v;
+            }
+            for (total, v) in demand_per_cdn_bps
+                .iter_mut()
+                .zip(&audience.demand_per_cdn_bps)
+            {
+                *total = total.saturating_add(*v);
+            }
+            with_bitrate += audience.with_bitrate;
+            if let Some(admission) = self
+                .config
+                .events
+                .iter()
+                .find(|e| e.id == *event)
+                .and_then(|e| e.admission.as_ref())
+            {
+                let since = now_ms.saturating_sub(admission.grace_ms);
+                audiences.insert(
+                    event.clone(),
+                    (
+                        audience.per_cdn.iter().sum::<u64>(),
+                        viewers.new_since(since),
+                    ),
+                );
             }
             demand_bps = demand_bps.saturating_add(audience.demand_bps);
             viewers_by_event.push(EventViewers {
@@ -314,7 +510,19 @@ impl Controller {
                 .set_demand_bps((demand_bps > 0).then_some(demand_bps));
         }
         let evaluation = self.model.evaluate(now_ms);
+        let viewer_bitrate_bps = (with_bitrate > 0).then(|| demand_bps / with_bitrate);
+        let (plans, admission) = self.admission(
+            now_ms,
+            &audiences,
+            &evaluation,
+            &demand_per_cdn_bps,
+            viewer_bitrate_bps,
+        );
         let snapshot = self.model.snapshot(now_ms);
+        // The configuration's checks give every waiting room a valid event id and cap, so the
+        // snapshot takes the plans; if it ever refused them, steering still publishes, without
+        // plans, and edges admit nobody new (never admission by accident).
+        let snapshot = snapshot.clone().with_admission(plans).unwrap_or(snapshot);
         let mut decisions = std::mem::take(&mut self.pending);
         decisions.extend(self.changes(&evaluation));
 
@@ -378,6 +586,7 @@ impl Controller {
                     .count(),
             )
             .unwrap_or(u32::MAX),
+            admission,
         };
         TickOutput {
             snapshot,

@@ -6,7 +6,10 @@
 //!   the migration budget (the health model's `drained` reason);
 //! * **pin** one or more CDNs' weights: their targets are fixed, the others share the rest by
 //!   score; viewers move toward the pin within the normal migration budget (`pinned`);
-//! * **clear** a CDN's drain or pin, handing it back to the scores.
+//! * **clear** a CDN's drain or pin, handing it back to the scores;
+//! * an event's waiting room (`usher control admission open|pause|rate`): **open** it (resume a
+//!   pause; before the doors, open them now), **pause** it (the frontier stops), or set its
+//!   **rate** in viewers per minute (or back to the configured rate).
 //!
 //! Every command carries `who` and `why`; both are required, because the post-event report
 //! must be able to explain every manual move. Every command, applied or refused, becomes one
@@ -40,6 +43,23 @@ pub enum Action {
     Clear {
         /// The CDN.
         cdn: String,
+    },
+    /// Resume `event`'s admission, or open its doors now.
+    AdmissionOpen {
+        /// The event.
+        event: String,
+    },
+    /// Stop `event`'s frontier.
+    AdmissionPause {
+        /// The event.
+        event: String,
+    },
+    /// Set `event`'s admission rate; `None` goes back to the configured rate.
+    AdmissionRate {
+        /// The event.
+        event: String,
+        /// Viewers per minute (above 0; pause instead of 0).
+        rate_per_min: Option<u32>,
     },
 }
 
@@ -76,6 +96,10 @@ struct RawCommand {
     cdn: Option<String>,
     #[serde(default)]
     weights: Option<Vec<PinWeight>>,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    rate_per_min: Option<u32>,
     who: String,
     why: String,
 }
@@ -84,13 +108,31 @@ impl TryFrom<RawCommand> for Command {
     type Error = String;
 
     fn try_from(raw: RawCommand) -> Result<Self, String> {
-        let action = match (raw.action.as_str(), raw.cdn, raw.weights) {
-            ("drain", Some(cdn), None) => Action::Drain { cdn },
-            ("clear", Some(cdn), None) => Action::Clear { cdn },
-            ("pin", None, Some(weights)) => Action::Pin { weights },
-            ("drain" | "clear", _, _) => return Err(format!("{}: needs cdn only", raw.action)),
-            ("pin", _, _) => return Err("pin: needs weights only".into()),
-            (other, _, _) => return Err(format!("unknown action {other:?}")),
+        let cdn_only = raw.event.is_none() && raw.rate_per_min.is_none();
+        let event_only = raw.cdn.is_none() && raw.weights.is_none();
+        let action = match (raw.action.as_str(), raw.cdn, raw.weights, raw.event) {
+            ("drain", Some(cdn), None, _) if cdn_only => Action::Drain { cdn },
+            ("clear", Some(cdn), None, _) if cdn_only => Action::Clear { cdn },
+            ("pin", None, Some(weights), _) if cdn_only => Action::Pin { weights },
+            ("admission_open", _, _, Some(event)) if event_only && raw.rate_per_min.is_none() => {
+                Action::AdmissionOpen { event }
+            }
+            ("admission_pause", _, _, Some(event)) if event_only && raw.rate_per_min.is_none() => {
+                Action::AdmissionPause { event }
+            }
+            ("admission_rate", _, _, Some(event)) if event_only => Action::AdmissionRate {
+                event,
+                rate_per_min: raw.rate_per_min,
+            },
+            ("drain" | "clear", ..) => return Err(format!("{}: needs cdn only", raw.action)),
+            ("pin", ..) => return Err("pin: needs weights only".into()),
+            ("admission_open" | "admission_pause", ..) => {
+                return Err(format!("{}: needs event only", raw.action));
+            }
+            ("admission_rate", ..) => {
+                return Err("admission_rate: needs event and rate_per_min (or null) only".into());
+            }
+            (other, ..) => return Err(format!("unknown action {other:?}")),
         };
         Ok(Command {
             action,
@@ -105,8 +147,10 @@ impl TryFrom<RawCommand> for Command {
 pub enum CommandError {
     /// `who` or `why` is empty, too long, or holds control characters.
     Attribution(&'static str),
-    /// The action names no CDN or pins nothing.
+    /// The action names no CDN or event, or pins nothing.
     Empty,
+    /// An admission rate of 0 (pause instead).
+    ZeroRate,
 }
 
 impl fmt::Display for CommandError {
@@ -116,7 +160,10 @@ impl fmt::Display for CommandError {
                 f,
                 "{field}: required, at most {MAX_TEXT} bytes, no control characters"
             ),
-            CommandError::Empty => f.write_str("the action names no CDN"),
+            CommandError::Empty => f.write_str("the action names no CDN or event"),
+            CommandError::ZeroRate => {
+                f.write_str("an admission rate is above 0 (pause admission instead)")
+            }
         }
     }
 }
@@ -137,9 +184,19 @@ impl Command {
         let empty = match &self.action {
             Action::Drain { cdn } | Action::Clear { cdn } => cdn.is_empty(),
             Action::Pin { weights } => weights.is_empty(),
+            Action::AdmissionOpen { event }
+            | Action::AdmissionPause { event }
+            | Action::AdmissionRate { event, .. } => event.is_empty(),
         };
         if empty {
             return Err(CommandError::Empty);
+        }
+        if let Action::AdmissionRate {
+            rate_per_min: Some(0),
+            ..
+        } = self.action
+        {
+            return Err(CommandError::ZeroRate);
         }
         Ok(())
     }
@@ -157,6 +214,16 @@ impl fmt::Display for Action {
                 }
                 Ok(())
             }
+            Action::AdmissionOpen { event } => write!(f, "admission open {event}"),
+            Action::AdmissionPause { event } => write!(f, "admission pause {event}"),
+            Action::AdmissionRate {
+                event,
+                rate_per_min: Some(rate),
+            } => write!(f, "admission rate {event} {rate}"),
+            Action::AdmissionRate {
+                event,
+                rate_per_min: None,
+            } => write!(f, "admission rate {event} configured"),
         }
     }
 }
@@ -207,5 +274,39 @@ mod tests {
             r#"{"action":"drain","cdn":"a","who":"x","why":"y","force":true}"#,
         );
         assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn admission_commands_read_from_the_apis_json() {
+        let read = |json: &str| serde_json::from_str::<Command>(json).map(|c| c.action.to_string());
+        assert_eq!(
+            read(r#"{"action":"admission_pause","event":"final","who":"a","why":"b"}"#).unwrap(),
+            "admission pause final"
+        );
+        assert_eq!(
+            read(r#"{"action":"admission_open","event":"final","who":"a","why":"b"}"#).unwrap(),
+            "admission open final"
+        );
+        assert_eq!(
+            read(r#"{"action":"admission_rate","event":"final","rate_per_min":900,"who":"a","why":"b"}"#)
+                .unwrap(),
+            "admission rate final 900"
+        );
+        assert_eq!(
+            read(r#"{"action":"admission_rate","event":"final","rate_per_min":null,"who":"a","why":"b"}"#)
+                .unwrap(),
+            "admission rate final configured"
+        );
+        assert!(read(r#"{"action":"admission_pause","cdn":"a","who":"a","why":"b"}"#).is_err());
+        assert!(read(r#"{"action":"drain","cdn":"a","event":"e","who":"a","why":"b"}"#).is_err());
+        let zero = Command {
+            action: Action::AdmissionRate {
+                event: "final".into(),
+                rate_per_min: Some(0),
+            },
+            who: "a".into(),
+            why: "b".into(),
+        };
+        assert_eq!(zero.check(), Err(CommandError::ZeroRate));
     }
 }

@@ -48,6 +48,8 @@ pub enum QoeError {
     UnknownCdn,
     /// A value is out of range (throughput, TTFB, status code).
     OutOfRange(&'static str),
+    /// An admission line (`kind: arrival | admitted`) that was refused.
+    Admission(crate::admission::LineError),
 }
 
 impl QoeError {
@@ -58,6 +60,7 @@ impl QoeError {
             QoeError::NoPathway => "no_pathway",
             QoeError::UnknownCdn => "unknown_cdn",
             QoeError::OutOfRange(_) => "out_of_range",
+            QoeError::Admission(e) => e.as_str(),
         }
     }
 }
@@ -234,6 +237,7 @@ pub struct Viewers {
 #[derive(Clone, Copy, Debug)]
 struct Seen {
     cdn: usize,
+    first_ms: u64,
     at_ms: u64,
     bitrate_bps: Option<u64>,
 }
@@ -245,6 +249,10 @@ pub struct Audience {
     pub per_cdn: Vec<u64>,
     /// The sum of each session's latest reported bitrate, bit/s: the demand the CDNs carry.
     pub demand_bps: u64,
+    /// The same per CDN index.
+    pub demand_per_cdn_bps: Vec<u64>,
+    /// Sessions with a bitrate (the demand's sample).
+    pub with_bitrate: u64,
 }
 
 impl Viewers {
@@ -254,6 +262,7 @@ impl Viewers {
         match self.last_seen.get_mut(session) {
             Some(entry) if entry.at_ms > at_ms => {}
             Some(entry) => {
+                entry.first_ms = entry.first_ms.min(at_ms);
                 entry.cdn = cdn;
                 entry.at_ms = at_ms;
                 entry.bitrate_bps = bitrate_bps.or(entry.bitrate_bps);
@@ -263,6 +272,7 @@ impl Viewers {
                     session.to_owned(),
                     Seen {
                         cdn,
+                        first_ms: at_ms,
                         at_ms,
                         bitrate_bps,
                     },
@@ -278,16 +288,30 @@ impl Viewers {
         let mut audience = Audience {
             per_cdn: vec![0; cdns],
             demand_bps: 0,
+            demand_per_cdn_bps: vec![0; cdns],
+            with_bitrate: 0,
         };
         for seen in self.last_seen.values() {
             if let Some(c) = audience.per_cdn.get_mut(seen.cdn) {
                 *c += 1;
             }
-            audience.demand_bps = audience
-                .demand_bps
-                .saturating_add(seen.bitrate_bps.unwrap_or(0));
+            let bps = seen.bitrate_bps.unwrap_or(0);
+            audience.with_bitrate += u64::from(seen.bitrate_bps.is_some());
+            audience.demand_bps = audience.demand_bps.saturating_add(bps);
+            if let Some(d) = audience.demand_per_cdn_bps.get_mut(seen.cdn) {
+                *d = d.saturating_add(bps);
+            }
         }
         audience
+    }
+
+    /// Sessions first seen at or after `since_ms` (among those still counted): players who
+    /// started recently, matched against recent admissions for the waiting room's cap.
+    pub fn new_since(&self, since_ms: u64) -> u64 {
+        self.last_seen
+            .values()
+            .filter(|s| s.first_ms >= since_ms)
+            .count() as u64
     }
 }
 
@@ -392,12 +416,16 @@ mod tests {
         let now = v.count(4_000, 30_000, 2);
         assert_eq!(now.per_cdn, vec![1, 1]);
         assert_eq!(now.demand_bps, 4_000_000);
+        // s1 was first seen at 1000 (its late, older report does not change that), s2 at 2000.
+        assert_eq!((v.new_since(2_000), v.new_since(1_000)), (1, 2));
         assert_eq!(v.count(32_500, 30_000, 2).per_cdn, vec![0, 1]);
         assert_eq!(
             v.count(40_000, 30_000, 2),
             Audience {
                 per_cdn: vec![0, 0],
-                demand_bps: 0
+                demand_bps: 0,
+                demand_per_cdn_bps: vec![0, 0],
+                with_bitrate: 0,
             }
         );
     }

@@ -10,7 +10,7 @@
 //! file format (`docs/controller.md`), so renaming one is a format change.
 
 use serde::{Deserialize, Serialize};
-use usher_shared::health::{CdnState, Reason};
+use usher_shared::health::{AdmissionState, CdnState, Reason};
 
 use crate::metrics::Figures;
 
@@ -39,6 +39,38 @@ pub struct Tick {
     pub publish: Vec<PublishStatus>,
     /// Slots moved in this evaluation.
     pub moved_slots: u32,
+    /// Every waiting room (events with `[event.admission]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admission: Vec<AdmissionTick>,
+}
+
+/// One event's waiting room in one tick.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdmissionTick {
+    /// The event.
+    pub event: String,
+    /// `before_doors`, `open`, `paused` or `full`.
+    pub state: AdmissionState,
+    /// The published frontier.
+    pub frontier_ms: u64,
+    /// Known arrivals waiting (the queue's length).
+    pub waiting: u64,
+    /// Known arrivals admitted so far.
+    pub admitted: u64,
+    /// Viewers counted against the cap.
+    pub active: u64,
+    /// The cap, if any.
+    pub cap: Option<u64>,
+    /// The configured rate, viewers per minute (`None`: automatic).
+    pub configured_rate_per_min: Option<u32>,
+    /// The operator's rate, if one replaces the configured rate.
+    pub operator_rate_per_min: Option<u32>,
+    /// The rate in force, viewers per minute.
+    pub rate_per_min: u32,
+    /// Admissions the edges minted over the last minute (`admitted` lines).
+    pub measured_rate_per_min: u64,
+    /// The estimated wait of the newest arrival, ms (`None`: no estimate, or nobody waiting).
+    pub newest_wait_ms: Option<u64>,
 }
 
 /// Viewers of one event per CDN.

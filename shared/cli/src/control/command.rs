@@ -1,4 +1,5 @@
-//! `usher control drain|pin|clear`: an operator's command, sent to a running controller.
+//! `usher control drain|pin|clear|admission`: an operator's command, sent to a running
+//! controller.
 //!
 //! The command goes to the controller's `POST /v1/commands` with who and why; the controller
 //! applies it at its next evaluation and appends it to its audit log, applied or refused. The
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use bytes::Bytes;
-use clap::Args;
+use clap::{Args, Subcommand};
 use usher_control::operator::{Action, PinWeight};
 
 use super::client::{self, Limits};
@@ -59,6 +60,80 @@ pub(crate) struct ClearArgs {
     cdn: String,
     #[command(flatten)]
     operator: Operator,
+}
+
+/// Act on an event's waiting room.
+#[derive(Args, Debug)]
+pub(crate) struct AdmissionArgs {
+    #[command(subcommand)]
+    action: AdmissionAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdmissionAction {
+    /// Resume admission after a pause; before the doors, open them now.
+    Open {
+        /// The event id.
+        event: String,
+        #[command(flatten)]
+        operator: Operator,
+    },
+    /// Pause admission: the frontier stops where it is; admitted viewers play on.
+    Pause {
+        /// The event id.
+        event: String,
+        #[command(flatten)]
+        operator: Operator,
+    },
+    /// Set the admission rate, viewers per minute, or `configured` to go back to the
+    /// configuration's rate.
+    Rate {
+        /// The event id.
+        event: String,
+        /// Viewers per minute (above 0), or `configured`.
+        #[arg(value_parser = admission_rate)]
+        rate: RateArg,
+        #[command(flatten)]
+        operator: Operator,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct RateArg(Option<u32>);
+
+fn admission_rate(text: &str) -> Result<RateArg, String> {
+    if text == "configured" {
+        return Ok(RateArg(None));
+    }
+    text.parse::<u32>()
+        .ok()
+        .filter(|r| *r > 0)
+        .map(|r| RateArg(Some(r)))
+        .ok_or_else(|| {
+            format!("{text:?}: viewers per minute above 0, or `configured` (pause instead of 0)")
+        })
+}
+
+pub(crate) fn admission(args: AdmissionArgs) -> Result<ExitCode> {
+    match args.action {
+        AdmissionAction::Open { event, operator } => {
+            send(Action::AdmissionOpen { event }, operator)
+        }
+        AdmissionAction::Pause { event, operator } => {
+            send(Action::AdmissionPause { event }, operator)
+        }
+        AdmissionAction::Rate {
+            event,
+            rate,
+            operator,
+        } => send(
+            Action::AdmissionRate {
+                event,
+                rate_per_min: rate.0,
+            },
+            operator,
+        ),
+    }
 }
 
 fn pin_weight(text: &str) -> Result<PinWeight, String> {

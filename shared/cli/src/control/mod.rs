@@ -3,7 +3,7 @@
 //! This is the I/O half: [`run`](mod@run) is the long-running controller, which sends the probes
 //! ([`probe`]) and the publications ([`publish`]) over HTTP ([`client`]), follows QoE files
 //! ([`tail`]) and serves the dashboard and API ([`server`]); [`command`] sends an operator's
-//! drain, pin or clear to it; [`simulate`] replays a scripted scenario through the same decision
+//! drain, pin, clear or admission command to it; [`simulate`] replays a scripted scenario through the same decision
 //! code before the event. The decisions are the pure crate's.
 
 pub(crate) mod client;
@@ -34,6 +34,9 @@ pub(crate) enum ControlCommand {
     Pin(command::PinArgs),
     /// Clear a CDN's drain or pin (sent to a running controller; logged with who and why).
     Clear(command::ClearArgs),
+    /// Open, pause or set the rate of an event's waiting room (sent to a running controller;
+    /// logged with who and why).
+    Admission(command::AdmissionArgs),
     /// Simulate a scenario before the event: virtual viewers through the controller's own
     /// scoring and assignment code; prints one JSON report (docs/simulation.md).
     Simulate(simulate::SimulateArgs),
@@ -49,6 +52,7 @@ pub(crate) fn run(command: ControlCommand) -> Result<ExitCode> {
         ControlCommand::Drain(args) => command::drain(args),
         ControlCommand::Pin(args) => command::pin(args),
         ControlCommand::Clear(args) => command::clear(args),
+        ControlCommand::Admission(args) => command::admission(args),
         ControlCommand::Simulate(args) => simulate::run(&args),
         ControlCommand::Report(args) => report::run(&args),
     }

@@ -467,13 +467,17 @@ pub(crate) fn run(args: RunArgs) -> Result<std::process::ExitCode> {
 fn resume(controller: &mut Controller, record: &Record, keys: &HealthKeys) {
     if let Ok(envelope) = std::fs::read(record.dir.join("snapshot.sealed")) {
         match signature::open(keys, &envelope) {
-            Ok(snapshot) => match controller.model_mut().resume(&snapshot) {
-                Ok(()) => say(&format!(
-                    "usher control: resumed from snapshot seq {}",
-                    snapshot.seq()
-                )),
-                Err(error) => say(&format!("usher control: not resuming: {error}")),
-            },
+            Ok(snapshot) => {
+                // Frontiers never move backwards, whatever the slot tables do.
+                controller.resume_admission(&snapshot);
+                match controller.model_mut().resume(&snapshot) {
+                    Ok(()) => say(&format!(
+                        "usher control: resumed from snapshot seq {}",
+                        snapshot.seq()
+                    )),
+                    Err(error) => say(&format!("usher control: not resuming: {error}")),
+                }
+            }
             Err(error) => say(&format!(
                 "usher control: not resuming from snapshot.sealed: {error}"
             )),

@@ -9,7 +9,7 @@
 //! | `GET /v1/snapshot` | the latest sealed snapshot envelope (404 before the first tick) |
 //! | `POST /v1/qoe` | QoE JSON lines from edges; 200 with `{"accepted", "refused"}` |
 //! | `POST /v1/observations` | health-model `Observation` JSON lines from any other source (an adapter for a CDN's real-time statistics API); same answer |
-//! | `POST /v1/commands` | an operator command (`drain`, `pin`, `clear`) with who and why |
+//! | `POST /v1/commands` | an operator command (`drain`, `pin`, `clear`, `admission_open`, `admission_pause`, `admission_rate`) with who and why |
 //! | `GET /healthz` | `ok` |
 //!
 //! Every refusal carries `x-usher-reason` and a one-line body, like the edge's. Commands need

@@ -1,6 +1,7 @@
 //! Integration tests of the `usher` binary: one binary, one module per subcommand.
 
 mod control;
+mod control_admission;
 mod edge;
 mod playlist;
 mod report;
