@@ -48,6 +48,7 @@ pub mod measure;
 mod noise;
 pub mod report;
 pub mod scenario;
+pub mod surge;
 mod traffic;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -230,6 +231,7 @@ pub fn run(scenario: &Scenario) -> Report {
         last_switch_at_seconds: None,
         decision_reasons: BTreeMap::new(),
         timeline: Vec::new(),
+        surge: None,
     };
 
     let interval = signed(s.evaluation_interval_seconds);
@@ -392,6 +394,7 @@ pub fn run(scenario: &Scenario) -> Report {
             .insert(c.id.clone(), c.violations);
         report.capacity_violations += c.violations;
     }
+    report.surge = s.surge.as_ref().map(|spec| surge::run(spec, s.seed));
     report
 }
 

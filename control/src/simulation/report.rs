@@ -60,6 +60,9 @@ pub struct Report {
     pub decision_reasons: BTreeMap<String, BTreeMap<String, u64>>,
     /// One point per evaluation while viewers watched.
     pub timeline: Vec<TimelinePoint>,
+    /// The kickoff surge through the waiting room, if the scenario has `[surge]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub surge: Option<super::surge::SurgeReport>,
 }
 
 /// The state of every CDN at one evaluation.

@@ -192,6 +192,8 @@ pub struct Scenario {
     pub events: Vec<EventSpec>,
     /// The health model the run starts from (validated configuration, static layout).
     pub model: HealthModel,
+    /// A kickoff surge through the waiting room, if the file has `[surge]`.
+    pub surge: Option<super::surge::SurgeSpec>,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +212,8 @@ struct ScenarioFile {
     cdn: Vec<CdnFile>,
     #[serde(default)]
     event: Vec<EventFile>,
+    #[serde(default)]
+    surge: Option<super::surge::SurgeSpec>,
 }
 
 #[derive(Default, Deserialize)]
@@ -309,6 +313,11 @@ impl Scenario {
     }
 
     fn validate(file: ScenarioFile) -> Result<Scenario, ScenarioError> {
+        if let Some(surge) = &file.surge {
+            surge
+                .check()
+                .map_err(|(field, rule)| invalid(field, rule))?;
+        }
         let duration_seconds = whole(
             "duration_seconds",
             file.duration_seconds,
@@ -489,6 +498,7 @@ impl Scenario {
             cdns,
             events,
             model,
+            surge: file.surge,
         })
     }
 }

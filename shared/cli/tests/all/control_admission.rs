@@ -190,3 +190,39 @@ fn the_published_frontier_moves_at_the_configured_rate_and_stops_while_paused() 
     assert!(audit.contains("refused: event \\\"nope\\\""), "{audit}");
     controller.stop();
 }
+
+#[test]
+fn simulate_models_a_kickoff_surge_through_the_waiting_room() {
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../control/scenarios/kickoff-surge.toml");
+    let (code, out, err) = usher(&["control", "simulate", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let surge = &report["surge"];
+    // The figures the library computes for this file.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let scenario = usher_control::simulation::Scenario::from_toml(&text).unwrap();
+    let expected =
+        usher_control::simulation::surge::run(scenario.surge.as_ref().unwrap(), scenario.seed);
+    assert_eq!(surge, &serde_json::to_value(&expected).unwrap());
+    // 200 000 arrive, the cap holds 150 000; a minute never admits more than the rate and a
+    // tick's worth; the pre-queue goes first.
+    assert_eq!(surge["admitted"], 150_000);
+    assert_eq!(surge["still_waiting"], 50_000);
+    assert_eq!(surge["active_peak"], 150_000);
+    let peak = surge["peak_admitted_per_min"].as_u64().unwrap();
+    assert!(peak <= 20_000 + 20_000 * 5 / 60 + 1, "{peak}");
+    assert_eq!(surge["pre_queue_admitted_first"], true);
+    let p50 = surge["wait_p50_seconds"].as_f64().unwrap();
+    let p95 = surge["wait_p95_seconds"].as_f64().unwrap();
+    let max = surge["wait_max_seconds"].as_f64().unwrap();
+    assert!(0.0 < p50 && p50 <= p95 && p95 <= max, "{surge}");
+
+    // A bad [surge] table is a usage error naming the field.
+    let dir = tempdir::Dir::new();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, text.replace("spike = 0.5", "spike = 0.9")).unwrap();
+    let (code, _, err) = usher(&["control", "simulate", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("surge.pre_queue"), "{err}");
+}
