@@ -110,6 +110,18 @@ struct RunArgs {
     /// The nginx program.
     #[arg(long, value_name = "PROGRAM", default_value = "nginx")]
     nginx: PathBuf,
+    /// Run the event with a waiting room whose doors open this many seconds after the start:
+    /// viewers who come earlier are shuffled into the pre-queue, then admitted at
+    /// `--admission-rate`. Without it every ticket plays at once.
+    #[arg(long, value_name = "SECS")]
+    doors_open_in: Option<u64>,
+    /// The waiting room's admission rate, viewers per minute (with `--doors-open-in`).
+    #[arg(long, value_name = "PER_MIN", default_value_t = 30)]
+    admission_rate: u32,
+    /// The waiting room's active cap: at most this many viewers admitted and playing at once
+    /// (with `--doors-open-in`; none by default).
+    #[arg(long, value_name = "VIEWERS")]
+    admission_cap: Option<u64>,
 }
 
 /// `usher dev fault`.
@@ -411,6 +423,11 @@ async fn start(
         started,
         "starting four edges (usher edge serve, the WASI-HTTP component): the entry edge and one per CDN",
     );
+    let admission = args.doors_open_in.map(|secs| topology::Admission {
+        doors_open_ms: unix_ms().saturating_add(secs.saturating_mul(1000)),
+        rate_per_min: args.admission_rate,
+        cap: args.admission_cap,
+    });
     let store_url = format!("http://{api_address}{}", api::STORE_PREFIX);
     let pathways = topology::pathways_json(&cdn_addresses);
     let settings = topology::settings_json(args.session_ttl_secs);
@@ -426,7 +443,12 @@ async fn start(
         std::fs::create_dir_all(&dir)?;
         write(
             &dir.join("events.json"),
-            &topology::events_json(&args.event, &args.title, *origin),
+            &topology::events_json(
+                &args.event,
+                &args.title,
+                *origin,
+                admission.map(|a| a.doors_open_ms),
+            ),
         )?;
         write(&dir.join("pathways.json"), &pathways)?;
         write(&dir.join("settings.json"), &settings)?;
@@ -492,6 +514,7 @@ async fn start(
             cdns: &cdn_addresses,
             qoe_files: &qoe_refs,
             publish: &health,
+            admission,
         }),
     )?;
     let mut controller = supervisor
@@ -594,13 +617,32 @@ async fn start(
          \x20             {me} dev fault cdn-a errors 20{data}\n\
          \x20             {me} dev fault cdn-a bandwidth 1500{data}\n\
          \x20 Origin:     kill -9 {} stops zone a's node; zone b carries on\n\
+         {}\
          \x20 Logs:       {}/\n\n\
          Ctrl-C stops everything.",
         started.elapsed().as_secs_f64(),
         origins.first().map_or(0, |o| o.pid),
+        admission.map_or_else(String::new, |a| {
+            let opens_in = a.doors_open_ms.saturating_sub(unix_ms()) / 1000;
+            let cap = a
+                .cap
+                .map_or_else(String::new, |c| format!(", at most {c} at once"));
+            format!(
+                "\x20 Waiting:    the doors open in {opens_in} s, then {} viewers a minute{cap} \
+                 (the dashboard shows the queue, and pauses or changes the rate)\n",
+                a.rate_per_min
+            )
+        }),
         layout.path("logs").display(),
     ));
     Ok(on_air)
+}
+
+/// Now, Unix milliseconds.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Progress, with the time since the start.

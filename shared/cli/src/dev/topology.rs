@@ -35,12 +35,39 @@ pub(crate) const ISSUER: &str = "usher-dev";
 
 /// `events.json`: one origin (the shield, or a CDN's cache in front of it) and one event whose
 /// channel is at `{origin}{event}/` (the origin serves `/{channel}/master.m3u8`).
-pub(crate) fn events_json(event: &str, title: &str, origin: SocketAddr) -> String {
+pub(crate) fn events_json(
+    event: &str,
+    title: &str,
+    origin: SocketAddr,
+    doors_open_ms: Option<u64>,
+) -> String {
+    let mut entry = serde_json::Map::new();
+    entry.insert("id".into(), event.into());
+    entry.insert("title".into(), title.into());
+    entry.insert("origin".into(), "origin".into());
+    entry.insert("origin_path".into(), format!("{event}/").into());
+    if let Some(doors) = doors_open_ms {
+        entry.insert(
+            "admission".into(),
+            serde_json::json!({ "doors_open_ms": doors }),
+        );
+    }
     let document = serde_json::json!({
         "origins": [{"id": "origin", "base_url": format!("http://{origin}/")}],
-        "events": [{"id": event, "title": title, "origin": "origin", "origin_path": format!("{event}/")}],
+        "events": [entry],
     });
     document.to_string()
+}
+
+/// The event's waiting room: the edges learn when the doors open, the controller the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Admission {
+    /// When the doors open, Unix ms.
+    pub(crate) doors_open_ms: u64,
+    /// Viewers admitted per minute.
+    pub(crate) rate_per_min: u32,
+    /// At most this many admitted viewers at once.
+    pub(crate) cap: Option<u64>,
 }
 
 /// `pathways.json`: the three CDNs at the addresses viewers reach them on (their fault
@@ -195,6 +222,8 @@ pub(crate) struct Control<'a> {
     pub(crate) qoe_files: &'a [&'a Path],
     /// Where the sealed snapshot is written (every edge reads it).
     pub(crate) publish: &'a Path,
+    /// The event's waiting room, if it has one.
+    pub(crate) admission: Option<Admission>,
 }
 
 /// The controller's configuration (docs/controller.md), tuned for a demonstration on one
@@ -230,6 +259,16 @@ pub(crate) fn control_toml(control: &Control<'_>) -> String {
         "[[event]]\nid = \"{}\"\nprobe_playlists = [\"{}\"]\n",
         control.event, control.probe_playlist
     );
+    if let Some(a) = control.admission {
+        let _ = write!(
+            toml,
+            "[event.admission]\ndoors_open_ms = {}\nrate_per_min = {}\n",
+            a.doors_open_ms, a.rate_per_min
+        );
+        if let Some(cap) = a.cap {
+            let _ = writeln!(toml, "cap = {cap}");
+        }
+    }
     for ((id, weight), address) in CDNS.iter().zip(control.cdns) {
         let _ = write!(
             toml,
@@ -260,23 +299,31 @@ mod tests {
 
     #[test]
     fn edge_documents_parse_as_the_edge_core_reads_them() {
-        let events = events_json("final", "The Final", addr(9000));
-        let pathways = pathways_json(&[addr(1), addr(2), addr(3)]);
-        let settings = settings_json(30);
-        let keys = keyring_json("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
-        let session = "00112233445566778899aabbccddeeff";
-        let config = usher_edge_core::config::EdgeConfig::from_parts(
-            &usher_edge_core::config::ConfigParts {
-                events: Some(events.as_bytes()),
-                pathways: Some(pathways.as_bytes()),
-                settings: Some(settings.as_bytes()),
-                ticket_keys: Some(keys.as_bytes()),
-                session_key: Some(session.as_bytes()),
-                content_keys: None,
-                health_keys: Some(keys.as_bytes()),
-            },
-        );
-        assert!(config.is_ok(), "{:?}", config.err());
+        for doors in [None, Some(1_767_225_600_000)] {
+            let events = events_json("final", "The Final", addr(9000), doors);
+            let pathways = pathways_json(&[addr(1), addr(2), addr(3)]);
+            let settings = settings_json(30);
+            let keys =
+                keyring_json("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+            let session = "00112233445566778899aabbccddeeff";
+            let config = usher_edge_core::config::EdgeConfig::from_parts(
+                &usher_edge_core::config::ConfigParts {
+                    events: Some(events.as_bytes()),
+                    pathways: Some(pathways.as_bytes()),
+                    settings: Some(settings.as_bytes()),
+                    ticket_keys: Some(keys.as_bytes()),
+                    session_key: Some(session.as_bytes()),
+                    content_keys: None,
+                    health_keys: Some(keys.as_bytes()),
+                },
+            );
+            let config = match config {
+                Ok(config) => config,
+                Err(e) => panic!("{e}"),
+            };
+            let room = config.event("final").and_then(|e| e.admission);
+            assert_eq!(room.map(|a| a.doors_open_ms), doors);
+        }
     }
 
     #[test]
@@ -312,6 +359,32 @@ mod tests {
     }
 
     #[test]
+    fn controller_configuration_with_a_waiting_room_parses_with_its_rate_and_cap() {
+        let qoe = [Path::new("/tmp/a.jsonl")];
+        let text = control_toml(&Control {
+            event: "final",
+            probe_playlist: "240p/index.m3u8",
+            cdns: &[addr(1), addr(2), addr(3)],
+            qoe_files: &qoe,
+            publish: Path::new("/tmp/health.json"),
+            admission: Some(Admission {
+                doors_open_ms: 1_767_225_600_000,
+                rate_per_min: 45,
+                cap: Some(7),
+            }),
+        });
+        let config = match usher_control::config::ControlConfig::from_toml(&text) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}\n{text}"),
+        };
+        let room = config.events.first().and_then(|e| e.admission.as_ref());
+        assert!(room.is_some(), "{text}");
+        assert!(text.contains(
+            "[event.admission]\ndoors_open_ms = 1767225600000\nrate_per_min = 45\ncap = 7\n"
+        ));
+    }
+
+    #[test]
     fn controller_configuration_parses_and_lists_the_cdns_in_order() {
         let qoe = [Path::new("/tmp/a.jsonl"), Path::new("/tmp/b.jsonl")];
         let text = control_toml(&Control {
@@ -320,6 +393,7 @@ mod tests {
             cdns: &[addr(1), addr(2), addr(3)],
             qoe_files: &qoe,
             publish: Path::new("/tmp/health.json"),
+            admission: None,
         });
         let config = usher_control::config::ControlConfig::from_toml(&text);
         let config = match config {

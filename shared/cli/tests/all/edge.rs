@@ -26,7 +26,7 @@ use usher_shared::token::jwt::{self, Claims};
 
 use crate::tempdir;
 
-const CONFORMANCE: &str = concat!(
+pub(crate) const CONFORMANCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../edge/core/tests/conformance"
 );
@@ -1597,6 +1597,16 @@ impl Edge {
 
     pub(crate) fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         get(self.addr, path, headers)
+    }
+
+    /// Where it listens.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its stdout lines so far (QoE and waiting room lines, one JSON object each).
+    pub(crate) fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// Its stderr lines so far.

@@ -1,5 +1,6 @@
 //! Integration tests of the `usher` binary: one binary, one module per subcommand.
 
+mod admission;
 mod control;
 mod control_admission;
 mod edge;
