@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use usher_edge_core::admission::PassKeys;
 use usher_edge_core::config::{ConfigParts, EdgeConfig};
 use usher_shared::health::{HealthKeys, seal};
 use usher_shared::token::edgeauth::{EdgeAuth, MintRequest, Scope};
@@ -77,7 +78,42 @@ pub struct Case {
     pub lease_store: Option<LeaseStoreSpec>,
     /// The health snapshot the edge's store holds (default: none).
     pub health: Option<HealthSpec>,
+    /// The waiting room's cookies the request carries (`{queue}`, `{admission}`).
+    pub passes: Option<PassesSpec>,
     pub expect: Expect,
+}
+
+/// The waiting room's signed cookies a case's request carries, minted when the case runs with
+/// the edge's own code (`usher_edge_core::admission::PassKeys`) from the session key in
+/// `config/` (or a `secret_hex`, to forge one), for the subject the case's ticket has when it
+/// runs (a runtime gives each case's ticket a subject of its own). Their times move with the
+/// case.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PassesSpec {
+    /// The value of `{queue}`: a signed queue position (`position_ms`, `issued_ms`).
+    pub queue: Option<PassSpec>,
+    /// The value of `{admission}`: a signed admission (`issued_ms`, `expires_ms`).
+    pub admission: Option<PassSpec>,
+}
+
+/// One waiting room pass: what it says, whose it is, and who signs it.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PassSpec {
+    /// A queue pass: the place in the queue, Unix ms.
+    pub position_ms: Option<u64>,
+    /// When an edge issued it, Unix ms.
+    pub issued_ms: u64,
+    /// An admission: when it stops admitting, Unix ms.
+    pub expires_ms: Option<u64>,
+    /// The event it is signed for (default: the ticket's `ev`).
+    pub event: Option<String>,
+    /// The viewer it is bound to (default: the ticket's subject, or its id, as the edge binds
+    /// them): another viewer's pass names someone else.
+    pub subject: Option<String>,
+    /// Sign with this session key instead of the configured one (a forgery).
+    pub secret_hex: Option<String>,
 }
 
 /// A health snapshot as it sits in the edge's store: signed by the controller, or not.
@@ -233,6 +269,47 @@ pub struct Expect {
     /// `health_error`: `unsigned`, `unknown_key`, `bad_signature`, ...); `"none"` when the
     /// edge must use it.
     pub health_error: Option<String>,
+    /// The `Set-Cookie` headers, in order (cookie values carry MACs, so names, value prefixes
+    /// and attributes); `[]` when none may be set.
+    pub set_cookie: Option<Vec<SetCookieSpec>>,
+    /// The lines for the steering controller the request gives, in order (CMCD, the waiting
+    /// room's `arrival` and `admitted`), each as JSON; `[]` when none.
+    pub events: Option<Vec<Value>>,
+}
+
+/// One expected `Set-Cookie`.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SetCookieSpec {
+    pub name: String,
+    /// The value exactly (`""` for a cookie being cleared).
+    pub value: Option<String>,
+    /// What the value starts with.
+    pub value_prefix: Option<String>,
+    /// Attributes it must carry (`Path=/events/gala-2026/`, `HttpOnly`, `Max-Age=0`), each
+    /// exactly as one `;`-separated attribute; others may follow.
+    #[serde(default)]
+    pub attributes: Vec<String>,
+}
+
+impl SetCookieSpec {
+    /// What is wrong with `header` as this cookie, if anything.
+    pub fn mismatch(&self, header: &str) -> Option<String> {
+        let mut parts = header.split(';').map(str::trim);
+        let (name, value) = parts.next().and_then(|p| p.split_once('='))?;
+        let attributes: Vec<&str> = parts.collect();
+        let wrong = name != self.name
+            || self.value.as_ref().is_some_and(|v| v != value)
+            || self
+                .value_prefix
+                .as_ref()
+                .is_some_and(|p| !value.starts_with(p.as_str()))
+            || self
+                .attributes
+                .iter()
+                .any(|a| !attributes.contains(&a.as_str()));
+        wrong.then(|| format!("Set-Cookie {header:?} is not {self:?}"))
+    }
 }
 
 fn respond() -> String {
@@ -290,8 +367,52 @@ impl Case {
         self.session.as_ref().map(mint_session)
     }
 
-    /// The case's text with `{ticket}`, `{session}` and `{page_etag}` filled in.
-    pub fn fill(&self, text: &str, tokens: &Tokens, page_etag: &str) -> String {
+    /// Everything the case's request carries, minted now from the case as it is (moved in
+    /// time, its ticket's subject made unique).
+    pub fn tokens(&self) -> Tokens {
+        let passes = self.passes.as_ref();
+        Tokens {
+            ticket: self.ticket(),
+            session: self.session(),
+            queue: passes
+                .and_then(|p| p.queue.as_ref())
+                .map(|q| self.mint_pass(q, Pass::Queue)),
+            admission: passes
+                .and_then(|p| p.admission.as_ref())
+                .map(|a| self.mint_pass(a, Pass::Admission)),
+        }
+    }
+
+    /// A waiting room cookie value, as an edge with the spec's key would issue it.
+    fn mint_pass(&self, spec: &PassSpec, pass: Pass) -> String {
+        let claims = self.ticket.as_ref().map(|t| &t.claims);
+        let event = spec
+            .event
+            .clone()
+            .or_else(|| claims.map(|c| c.ev.clone()))
+            .expect("a pass names its event, or the case has a ticket");
+        let subject = spec
+            .subject
+            .clone()
+            .or_else(|| claims.and_then(|c| c.sub.clone().or_else(|| c.jti.clone())))
+            .expect("a pass names its subject, or the case's ticket has one");
+        let keys = PassKeys::new(&session_auth(spec.secret_hex.as_deref()));
+        let viewer = keys.viewer(&event, &subject);
+        match pass {
+            Pass::Queue => {
+                let position = spec.position_ms.expect("a queue pass has a position_ms");
+                keys.issue_queue(&event, viewer, position, spec.issued_ms)
+            }
+            Pass::Admission => {
+                let expires = spec.expires_ms.expect("an admission has an expires_ms");
+                keys.issue_admission(&event, viewer, spec.issued_ms, expires)
+            }
+        }
+    }
+
+    /// The case's text with `{ticket}`, `{session}`, `{queue}`, `{admission}`, `{page_etag}`
+    /// and `{waiting_etag}` filled in.
+    pub fn fill(&self, text: &str, tokens: &Tokens, etags: &Etags) -> String {
         let mut out = text.to_owned();
         if let Some(t) = &tokens.ticket {
             out = out.replace("{ticket}", &query_escape(t));
@@ -299,7 +420,16 @@ impl Case {
         if let Some(s) = &tokens.session {
             out = out.replace("{session}", &query_escape(s));
         }
-        out.replace("{page_etag}", page_etag)
+        // Cookie values as the edge sets them: `~`, digits, letters and `.-_`, nothing to
+        // escape.
+        if let Some(q) = &tokens.queue {
+            out = out.replace("{queue}", q);
+        }
+        if let Some(a) = &tokens.admission {
+            out = out.replace("{admission}", a);
+        }
+        out.replace("{page_etag}", &etags.player)
+            .replace("{waiting_etag}", &etags.waiting)
     }
 
     /// The origin's body for this case, if it has one: `origin/` files, or the FFmpeg stream's.
@@ -322,11 +452,31 @@ impl Case {
     }
 }
 
+/// The ETags of the conformance pages, which revalidation cases send back.
+#[derive(Clone, Debug)]
+pub struct Etags {
+    /// The player page of `final-2026`.
+    pub player: String,
+    /// The waiting room page of `gala-2026`.
+    pub waiting: String,
+}
+
 /// The tokens a case's request carries, minted once per run.
 #[derive(Clone, Debug, Default)]
 pub struct Tokens {
     pub ticket: Option<String>,
     pub session: Option<String>,
+    /// The waiting room's queue cookie value.
+    pub queue: Option<String>,
+    /// The waiting room's admission cookie value.
+    pub admission: Option<String>,
+}
+
+/// Which waiting room cookie to mint.
+#[derive(Clone, Copy)]
+enum Pass {
+    Queue,
+    Admission,
 }
 
 /// Unix times are within this many seconds of the case's `now`; nothing else in a case is a
@@ -463,12 +613,17 @@ fn mint_ticket(spec: &TicketSpec) -> String {
     jwt::mint(&spec.claims, &spec.kid, &ring).unwrap()
 }
 
-fn mint_session(spec: &SessionSpec) -> String {
-    let hex = match &spec.secret_hex {
-        Some(hex) => hex.clone(),
+/// The edge's session signer: the configured session key, or `secret_hex` (a forgery).
+fn session_auth(secret_hex: Option<&str>) -> EdgeAuth {
+    let hex = match secret_hex {
+        Some(hex) => hex.to_owned(),
         None => String::from_utf8(document("session-key.txt")).unwrap(),
     };
-    let auth = EdgeAuth::from_hex(hex.trim(), Algorithm::Sha256, Default::default()).unwrap();
+    EdgeAuth::from_hex(hex.trim(), Algorithm::Sha256, Default::default()).unwrap()
+}
+
+fn mint_session(spec: &SessionSpec) -> String {
+    let auth = session_auth(spec.secret_hex.as_deref());
     let acl: Vec<&str> = spec.acl.iter().map(String::as_str).collect();
     auth.mint(&MintRequest {
         ip: None,
@@ -512,4 +667,47 @@ fn a_case_moved_in_time_keeps_its_relations_and_its_ticket_gets_its_own_lease() 
     if let Some(ticket) = &moved.ticket {
         assert!(ticket.claims.sub.as_deref().unwrap().ends_with(".x"));
     }
+}
+
+#[test]
+fn a_waiting_room_case_moved_in_time_moves_its_plan_and_binds_its_passes_to_the_subject_used() {
+    use usher_edge_core::admission::PassError;
+    let path = root().join("cases/queue_admits_a_place_the_frontier_has_passed.json");
+    let at = Case::load_at(&path, None, None);
+    let moved = Case::load_at(&path, Some(at.now + 1000), Some("x"));
+    // The snapshot v3 opens with the conformance keys, its plan moved with the case; the doors
+    // (a year before every case, as `events.json` has them) are too far to be a case's time.
+    let config = config(None);
+    let plan = |case: &Case| {
+        let envelope = case.health.as_ref().unwrap().envelope();
+        let snapshot = config.health(&envelope).unwrap().unwrap();
+        snapshot.admission("gala-2026").unwrap().clone()
+    };
+    let (before, after) = (plan(&at), plan(&moved));
+    assert_eq!(after.frontier_ms, before.frontier_ms + 1_000_000);
+    assert_eq!(after.doors_open_ms, before.doors_open_ms);
+    let doors = config.event("gala-2026").unwrap().admission.unwrap();
+    assert_eq!(after.doors_open_ms, doors.doors_open_ms);
+    // The queue pass is the moved case's, bound to the ticket's subject as the runtime sees it.
+    let subject = moved.ticket.as_ref().unwrap().claims.sub.clone().unwrap();
+    assert!(subject.ends_with(".x"), "{subject}");
+    let keys = PassKeys::new(&session_auth(None));
+    let cookie = moved.tokens().queue.unwrap();
+    let now_ms = moved.now * 1000;
+    let pass = keys
+        .check_queue(
+            &cookie,
+            "gala-2026",
+            keys.viewer("gala-2026", &subject),
+            now_ms,
+        )
+        .unwrap();
+    let written = at.passes.as_ref().unwrap().queue.as_ref().unwrap();
+    assert_eq!(pass.position, written.position_ms.unwrap() + 1_000_000);
+    let unmoved_subject = at.ticket.as_ref().unwrap().claims.sub.clone().unwrap();
+    let unmoved = keys.viewer("gala-2026", &unmoved_subject);
+    assert_eq!(
+        keys.check_queue(&cookie, "gala-2026", unmoved, now_ms),
+        Err(PassError::OtherViewer)
+    );
 }

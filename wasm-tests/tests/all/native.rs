@@ -15,7 +15,7 @@ use usher_edge_core::{
 };
 use usher_shared::health::HealthSnapshot;
 
-use crate::case::{Case, ClientSpec, Tokens, root};
+use crate::case::{Case, ClientSpec, Etags, Tokens, root};
 use crate::stream;
 
 /// What the core decided, executed as far as an adapter would without a network.
@@ -45,6 +45,8 @@ pub struct Native {
     pub lease: Option<&'static str>,
     /// The lease record written back.
     pub store: Option<StoreWrite>,
+    /// The lines for the steering controller (CMCD, the waiting room's), in order.
+    pub events: Vec<String>,
 }
 
 /// The world the core sees for one request.
@@ -73,13 +75,17 @@ pub fn health(
     }
 }
 
-/// The player page's ETag for the conformance event, which `player_page_revalidation_is_304`
-/// sends back.
-pub fn page_etag(config: &EdgeConfig) -> String {
+/// The pages' ETags the revalidation cases send back: the player page of `final-2026`, the
+/// waiting room page of `gala-2026`.
+pub fn page_etags(config: &EdgeConfig) -> Etags {
     let event = config.event("final-2026").unwrap();
-    page::player_page(event, &page::Assets::default(), &config.settings.ticket)
-        .etag()
-        .to_owned()
+    let gala = config.event("gala-2026").unwrap();
+    Etags {
+        player: page::player_page(event, &page::Assets::default(), &config.settings.ticket)
+            .etag()
+            .to_owned(),
+        waiting: page::waiting_page(gala).etag().to_owned(),
+    }
 }
 
 /// The case's request with its tokens filled in, plus `extra` headers (what a runtime's
@@ -87,14 +93,14 @@ pub fn page_etag(config: &EdgeConfig) -> String {
 pub fn request(
     case: &Case,
     tokens: &Tokens,
-    page_etag: &str,
+    etags: &Etags,
     extra: &[(&str, String)],
 ) -> Request<()> {
     let mut builder = Request::builder()
         .method(case.request.method.as_str())
-        .uri(case.fill(&case.request.uri, tokens, page_etag));
+        .uri(case.fill(&case.request.uri, tokens, etags));
     for (name, value) in &case.request.headers {
-        builder = builder.header(name, case.fill(value, tokens, page_etag));
+        builder = builder.header(name, case.fill(value, tokens, etags));
     }
     for (name, value) in extra {
         builder = builder.header(*name, value);
@@ -117,6 +123,8 @@ pub fn run(case: &Case, request: &Request<()>, world: &World<'_>) -> Native {
     };
     let mut decision = decide(request, &input);
     let (mut lease_key, mut lease, mut store) = (None, None, None);
+    // Each step's lines, as an adapter ships them.
+    let mut events = std::mem::take(&mut decision.events);
     // The lease store, as an adapter would: read the key, hand over what was found.
     if let Action::Lease(check) = decision.action {
         let stored = match &case.lease_store {
@@ -129,34 +137,51 @@ pub fn run(case: &Case, request: &Request<()>, world: &World<'_>) -> Native {
             },
         };
         lease_key = Some(check.key().to_owned());
-        let next = leased(check, stored, &input);
+        let mut next = leased(check, stored, &input);
         lease = next.log.lease;
         store = next.store.clone();
+        events.append(&mut next.events);
         decision = next;
     }
-    let native = |outcome, reason: &'static str, upstream| Native {
+    let native = |outcome, reason: &'static str, upstream, more: Vec<String>| Native {
         outcome,
         reason,
         upstream,
         lease_key: lease_key.clone(),
         lease,
         store: store.clone(),
+        events: events.iter().cloned().chain(more).collect(),
     };
     match decision.action {
-        Action::Respond(response) => {
-            native(Outcome::Respond(response), decision.reason.code(), None)
-        }
-        Action::Proxy(upstream) => native(Outcome::Proxy, decision.reason.code(), Some(upstream)),
-        Action::Asset(asset) => native(Outcome::Asset(asset), decision.reason.code(), None),
+        Action::Respond(response) => native(
+            Outcome::Respond(response),
+            decision.reason.code(),
+            None,
+            decision.events,
+        ),
+        Action::Proxy(upstream) => native(
+            Outcome::Proxy,
+            decision.reason.code(),
+            Some(upstream),
+            decision.events,
+        ),
+        Action::Asset(asset) => native(
+            Outcome::Asset(asset),
+            decision.reason.code(),
+            None,
+            decision.events,
+        ),
         Action::ReadBody(limit) => native(
             Outcome::Unfinished(format!("asked for a body of at most {limit} bytes")),
             decision.reason.code(),
             None,
+            decision.events,
         ),
         Action::Lease(check) => native(
             Outcome::Unfinished(format!("asked for a second lease check: {}", check.key())),
             decision.reason.code(),
             None,
+            decision.events,
         ),
         Action::Fetch(upstream, plan) => {
             let Some(origin) = &case.origin else {
@@ -164,6 +189,7 @@ pub fn run(case: &Case, request: &Request<()>, world: &World<'_>) -> Native {
                     Outcome::Unfinished(format!("fetched {} without an origin", upstream.url)),
                     decision.reason.code(),
                     Some(upstream),
+                    decision.events,
                 );
             };
             let fetched = if origin.timeout && world.timeout_unreported {
@@ -178,16 +204,19 @@ pub fn run(case: &Case, request: &Request<()>, world: &World<'_>) -> Native {
                 }
             };
             let done = finish(&plan, fetched, &input);
+            let more = decision.events.into_iter().chain(done.events).collect();
             match done.action {
                 Action::Respond(response) => native(
                     Outcome::Respond(response),
                     done.reason.code(),
                     Some(upstream),
+                    more,
                 ),
                 other => native(
                     Outcome::Unfinished(format!("finish did not respond: {other:?}")),
                     done.reason.code(),
                     Some(upstream),
+                    more,
                 ),
             }
         }
@@ -203,6 +232,20 @@ fn check(case: &Case, native: &Native, health_error: Option<&str>, bless: bool) 
         let got = health_error.unwrap_or("none");
         if got != want {
             problems.push(format!("health_error {got} != expected {want}"));
+        }
+    }
+    if let Some(want) = &expect.events {
+        let got: Vec<serde_json::Value> = native
+            .events
+            .iter()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| line.as_str().into()))
+            .collect();
+        if got != *want {
+            problems.push(format!(
+                "events {} != expected {}",
+                serde_json::Value::from(got),
+                serde_json::Value::from(want.clone())
+            ));
         }
     }
     if let Some(want) = &expect.lease {
@@ -284,6 +327,23 @@ fn check_response(
             problems.push(format!("header {name}: {got:?} != {want:?}"));
         }
     }
+    if let Some(want) = &expect.set_cookie {
+        let got: Vec<&str> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("(not text)"))
+            .collect();
+        if got.len() != want.len() {
+            problems.push(format!(
+                "Set-Cookie {got:?}, expected {} of them",
+                want.len()
+            ));
+        }
+        for (got, want) in got.iter().zip(want) {
+            problems.extend(want.mismatch(got));
+        }
+    }
     let body = response.body();
     for needle in &expect.body_contains {
         if !String::from_utf8_lossy(body).contains(needle.as_str()) {
@@ -324,16 +384,13 @@ pub fn entropy(case: &Case) -> [u8; 16] {
 fn conformance_cases_pass_natively() {
     let bless = std::env::var_os("USHER_BLESS").is_some();
     let config = crate::case::config(None);
-    let etag = page_etag(&config);
+    let etag = page_etags(&config);
     let all = Case::all();
     assert!(all.len() >= 40, "only {} cases", all.len());
     let failures: Vec<String> = all
         .iter()
         .filter_map(|(file, case)| {
-            let tokens = Tokens {
-                ticket: case.ticket(),
-                session: case.session(),
-            };
+            let tokens = case.tokens();
             let request = request(case, &tokens, &etag, &[]);
             let envelope = case.health.as_ref().map(|h| h.envelope());
             let (snapshot, health_error) = health(&config, envelope.as_deref());

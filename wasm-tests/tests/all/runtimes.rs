@@ -23,7 +23,7 @@ use http::{Method, Request};
 use usher_edge_core::config::EdgeConfig;
 use usher_shared::health::HealthSnapshot;
 
-use crate::case::{Case, HealthSpec, Tokens, root};
+use crate::case::{Case, Etags, HealthSpec, root};
 use crate::http::{Reply, percent_decode, send};
 use crate::native::{self, Native, Outcome, World};
 use crate::origin::{Answer, Origin, Seen};
@@ -128,10 +128,27 @@ fn minted(body: &[u8]) -> Option<(u64, String)> {
     Some((field("st=")?.parse().ok()?, field("id=")?))
 }
 
+/// The runtime's `now`, Unix ms, from a waiting room cookie it set: a queue position or an
+/// admission carries the time it was issued (`q1~EVENT~POSITION~ISSUED~...`,
+/// `a1~EVENT~ISSUED~EXPIRES~...`).
+fn issued(reply: &Reply) -> Option<u64> {
+    reply.headers.get_all("set-cookie").iter().find_map(|v| {
+        let text = v.to_str().ok()?;
+        let value = text.split(';').next()?.split_once('=')?.1;
+        let fields: Vec<&str> = value.split('~').collect();
+        match fields.as_slice() {
+            ["q1", _, _, issued, ..] | ["a1", _, issued, ..] => issued.parse().ok(),
+            _ => None,
+        }
+    })
+}
+
 /// The route a request belongs to, for the fuel budget.
 pub fn route(path: &str) -> &'static str {
     if path.starts_with("/assets/") {
         "asset"
+    } else if path.ends_with("/queue") {
+        "queue"
     } else if path.contains("/steering") {
         "steering"
     } else if path.ends_with("master.m3u8") {
@@ -161,7 +178,7 @@ pub async fn run(kind: Kind) -> Report {
     };
     let documents = Documents::conformance(&origin.base_url());
     let config = crate::case::config(documents.events.as_deref());
-    let etag = native::page_etag(&config);
+    let etag = native::page_etags(&config);
     let mut report = Report {
         kind,
         passed: 0,
@@ -280,12 +297,12 @@ async fn run_group(
     let failures_before = report.failures.len();
     let mut failed_last = false;
     for (file, _) in &cases {
-        let case = if kind == Kind::Viceroy {
-            // The seeded record's times are relative to the start: so must the case's be.
-            load(file, started, file)
-        } else {
-            load(file, now_secs(), file)
-        };
+        // At the real time, on every runtime: a media playlist checks its lease only in a
+        // window of a few seconds after each half-life, which a case moved to the start would
+        // miss on a runtime that took longer than that to start. Viceroy's records, seeded at
+        // the start, are then older than the case says by the start-up time, which the seeded
+        // cases' margins (a live lease has 10 s and more left) absorb; seeded cases run first.
+        let case = load(file, now_secs(), file);
         let unavailable = case
             .lease_store
             .as_ref()
@@ -395,13 +412,65 @@ async fn check_health_log(
     }
 }
 
-/// The lease store key the edge reads for `case`, if it reads one.
-fn lease_key(case: &Case, config: &EdgeConfig, etag: &str) -> Option<String> {
-    let tokens = Tokens {
-        ticket: case.ticket(),
-        session: case.session(),
+/// Every line the native core gave the steering controller for this request (CMCD, the
+/// waiting room's arrivals and admissions) reached the platform's log stream, from line `since`
+/// of the runtime's output on: the same JSON object, its time (`at`, the runtime's clock in ms,
+/// which the native run knows only to the second unless a waiting room cookie told it) within
+/// the request, `sent_ms` (less a second: workerd's clock is the last I/O's) to `done_ms`. Log
+/// lines are written as the response goes out, so they are waited for a little.
+async fn check_events(
+    running: &Running,
+    since: usize,
+    (sent_ms, done_ms): (u64, u64),
+    events: &[String],
+    problems: &mut Vec<String>,
+) {
+    // The object without its time, and the time.
+    type Untimed = (serde_json::Value, Option<u64>);
+    let untimed = |line: &str| -> Option<Untimed> {
+        let mut value: serde_json::Value = serde_json::from_str(&line[line.find('{')?..]).ok()?;
+        let at = value.as_object_mut()?.remove("at");
+        Some((value, at.and_then(|a| a.as_u64())))
     };
-    let request = native::request(case, &tokens, etag, &[]);
+    let wanted: Vec<(&String, Option<Untimed>)> =
+        events.iter().map(|line| (line, untimed(line))).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let output = running.output_since(since);
+        let logged: Vec<Untimed> = output.lines().filter_map(untimed).collect();
+        let missing: Vec<&String> = wanted
+            .iter()
+            .filter(|(_, want)| {
+                let Some((object, at)) = want else {
+                    return true;
+                };
+                !logged.iter().any(|(got, got_at)| {
+                    got == object
+                        && match (at, got_at) {
+                            (None, None) => true,
+                            (Some(_), Some(t)) => (sent_ms - 1000..=done_ms).contains(t),
+                            _ => false,
+                        }
+                })
+            })
+            .map(|(line, _)| *line)
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            problems.push(format!(
+                "the platform's log lacks the controller's lines {missing:?}"
+            ));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The lease store key the edge reads for `case`, if it reads one.
+fn lease_key(case: &Case, config: &EdgeConfig, etag: &Etags) -> Option<String> {
+    let request = native::request(case, &case.tokens(), etag, &[]);
     let world = World {
         config,
         now_ms: case.now * 1000,
@@ -419,7 +488,7 @@ struct Rig<'a> {
     origin: &'a Origin,
     store: Option<&'a LeaseStore>,
     config: &'a EdgeConfig,
-    etag: &'a str,
+    etag: &'a Etags,
     /// The health snapshot the runtime's adapter opened from its store, if it trusted one.
     health: Option<&'a HealthSnapshot>,
 }
@@ -439,10 +508,7 @@ async fn run_case(
         health,
     } = *rig;
     let kind = running.kind;
-    let tokens = Tokens {
-        ticket: case.ticket(),
-        session: case.session(),
-    };
+    let tokens = case.tokens();
     let (client, extra) = kind.client(&case.client);
     let request = native::request(case, &tokens, etag, &extra);
     let seed = case.lease_store.as_ref().and_then(|s| s.bytes());
@@ -497,10 +563,7 @@ async fn run_case(
             Some(case.now),
             Some("prime"),
         );
-        let prime_tokens = Tokens {
-            ticket: prime.ticket(),
-            session: prime.session(),
-        };
+        let prime_tokens = prime.tokens();
         let primer = native::request(&prime, &prime_tokens, etag, &extra);
         match send(running.addr, with_body(primer), REQUEST_LIMIT).await {
             Ok(reply) if reply.status == 200 => {}
@@ -525,6 +588,7 @@ async fn run_case(
         origin.answer(answer(origin_spec.status.unwrap_or(200), "no-store"));
     }
     origin.take_seen();
+    let output_before = running.lines();
     let sent_ms = now_ms();
     let reply = match send(running.addr, with_body(request.clone()), REQUEST_LIMIT).await {
         Ok(reply) => reply,
@@ -533,6 +597,7 @@ async fn run_case(
             return problems;
         }
     };
+    let done_ms = now_ms();
     let seen = origin.take_seen();
     // The native run, at the runtime's moment.
     let recovered = minted(&reply.body).map(|(st, id)| {
@@ -544,7 +609,7 @@ async fn run_case(
     let (now_ms, entropy) = match recovered {
         Some((now_ms, Some(entropy))) => (now_ms, Some(entropy)),
         Some((now_ms, None)) => (now_ms, None),
-        None => (sent_ms, None),
+        None => (issued(&reply).unwrap_or(sent_ms), None),
     };
     // The request as the platform presents it to the edge.
     let presented = kind.presented(&request);
@@ -567,6 +632,15 @@ async fn run_case(
         ));
     }
     compare(&native, &reply, &seen, request.method(), &mut problems);
+    let during = (sent_ms, done_ms);
+    check_events(
+        running,
+        output_before,
+        during,
+        &native.events,
+        &mut problems,
+    )
+    .await;
     // What crosses to the origin never carries the viewer's credentials.
     for seen in &seen {
         for token in tokens.ticket.iter().chain(&tokens.session) {
