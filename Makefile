@@ -190,12 +190,14 @@ $(VENV_STAMP): $(REQUIREMENTS) | apt-python
 
 # The local live event: the usher command, the edge component and its assets, then `usher dev`
 # in the foreground (Ctrl-C stops it and everything it started). Its data: target/usher-dev.
+# DEV_ARGS passes options to `usher dev`, e.g. DEV_ARGS="--doors-open-in 60" for a waiting room.
+DEV_ARGS ?=
 run: toolchain apt-origin edge-assets
 	@$(call say,building usher and the edge component (wasm32-wasip2))
 	cargo build --locked --quiet -p usher
 	cargo build --locked --quiet -p usher-edge-wasi-http --release --target wasm32-wasip2
 	@$(call say,starting the local live event (usher dev): origins and three CDNs and edges and the controller)
-	$(CARGO_TARGET)/debug/usher dev --wasm $(EDGE_WASM) --assets $(EDGE_ASSETS) --data target/usher-dev
+	$(CARGO_TARGET)/debug/usher dev --wasm $(EDGE_WASM) --assets $(EDGE_ASSETS) --data target/usher-dev $(DEV_ARGS)
 
 test: setup fmt clippy doc wasm-check browser test-terraform unit
 

@@ -194,7 +194,7 @@ const WAITING_TEMPLATE: &str = concat!(
     r#"<p id=msg role=status>Finding your place in the queue…</p>"#,
     r#"<p>Keep this page open: it takes you to the stream when it is your turn.</p>"#,
     // `msg` is the element, by the window's named access to ids.
-    r#"<script>(()=>{const K=", your place is kept.",T={before_doors:"The doors open soon. "#,
+    r#"<script>(()=>{const K="; your place is kept.",T={before_doors:"The doors open soon. "#,
     r#"Everyone who arrives before then gets a place drawn at random, so there is no need to "#,
     r#"hurry.",paused:"Admission is paused"+K,full:"The event is full right now"+K,"#,
     r#"unknown:"Admission is on hold"+K},"#,

@@ -546,27 +546,21 @@ async fn start(
         wait_for(origin, &format!("{url}/healthz"), Duration::from_secs(60)).await?;
     }
     let check = secrets.ticket(&args.event, "usher-dev-check", 1, 600)?;
-    let master = format!(
-        "http://{entry}/events/{}/master.m3u8?ticket={check}",
-        args.event
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match get(&master).await {
-            Ok((StatusCode::OK, _)) => break,
-            outcome if Instant::now() > deadline => {
-                bail!(
-                    "the edge does not serve the stream: {} (logs in {})",
-                    match outcome {
-                        Ok((status, body)) =>
-                            format!("{status} {}", String::from_utf8_lossy(&body).trim()),
-                        Err(e) => format!("{e:#}"),
-                    },
-                    layout.path("logs").display()
-                )
-            }
-            _ => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
+    // With a waiting room nobody plays before being admitted: the stream is checked at the
+    // shield, the edge by its waiting room page (asking `queue` would put a check in the queue).
+    let probes = if admission.is_some() {
+        vec![
+            format!("http://{shield}/{}/master.m3u8", args.event),
+            format!("http://{entry}/events/{}/waiting", args.event),
+        ]
+    } else {
+        vec![format!(
+            "http://{entry}/events/{}/master.m3u8?ticket={check}",
+            args.event
+        )]
+    };
+    for probe in &probes {
+        wait_for_stream(probe, &layout.path("logs")).await?;
     }
 
     let ticket = secrets.ticket(&args.event, "viewer", 1, 12 * 3600)?;
@@ -636,6 +630,29 @@ async fn start(
         layout.path("logs").display(),
     ));
     Ok(on_air)
+}
+
+/// Waits until `url` answers 200, for at most 30 s: the first segments take a few seconds to
+/// reach the playlists.
+async fn wait_for_stream(url: &str, logs: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match get(url).await {
+            Ok((StatusCode::OK, _)) => return Ok(()),
+            outcome if Instant::now() > deadline => {
+                bail!(
+                    "the edge does not serve the stream: {} (logs in {})",
+                    match outcome {
+                        Ok((status, body)) =>
+                            format!("{status} {}", String::from_utf8_lossy(&body).trim()),
+                        Err(e) => format!("{e:#}"),
+                    },
+                    logs.display()
+                )
+            }
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
 }
 
 /// Now, Unix milliseconds.
