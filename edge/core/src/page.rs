@@ -209,7 +209,8 @@ const WAITING_TEMPLATE: &str = concat!(
     r#"setTimeout(go,(j.retry_after_s||5)*1e3)}),()=>setTimeout(go,5e3));go()})()</script>"#
 );
 
-/// Renders the waiting room page of `event` (see [`WAITING_TEMPLATE`]).
+/// Renders the waiting room page of `event`: the same bytes for every viewer; the viewer's place
+/// and wait come from `queue`, which the page polls.
 pub fn waiting_page(event: &Event) -> PlayerPage {
     let title = html_escape(&event.title);
     let body = WAITING_TEMPLATE.replace("@TITLE@", &title);
