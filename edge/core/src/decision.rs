@@ -529,21 +529,7 @@ fn waiting_page(request: &Request<()>, event: &Event) -> Result<Decision, Reason
     if event.admission.is_none() {
         return Err(Reason::NotFound);
     }
-    let page = page::waiting_page(event);
-    let fresh = page::not_modified(if_none_match(request.headers()), page.etag());
-    let (status, reason, body) = if fresh {
-        (StatusCode::NOT_MODIFIED, Reason::NotModified, Bytes::new())
-    } else {
-        (StatusCode::OK, Reason::Ok, page.body().clone())
-    };
-    let response = answer(
-        status,
-        Some(page::CONTENT_TYPE),
-        page::CACHE_CONTROL,
-        reason,
-        body,
-    );
-    Ok(respond(with_etag(response, page.etag()), reason))
+    Ok(cached_page(request, &page::waiting_page(event)))
 }
 
 /// The waiting room's status for this viewer (JSON, never cached): the place in the queue,
@@ -762,6 +748,11 @@ fn player_page(request: &Request<()>, event: &Event, input: &EdgeInput<'_>) -> D
         &page::Assets::default(),
         &input.config.settings.ticket,
     );
+    cached_page(request, &page)
+}
+
+/// A page served the same to every viewer: public, cached, 304 when `If-None-Match` matches.
+fn cached_page(request: &Request<()>, page: &page::PlayerPage) -> Decision {
     let fresh = page::not_modified(if_none_match(request.headers()), page.etag());
     let (status, reason, body) = if fresh {
         (StatusCode::NOT_MODIFIED, Reason::NotModified, Bytes::new())

@@ -2,68 +2,30 @@
 //! the multivariant playlist's check, and every refused cookie, as an adapter would see them.
 #![cfg(test)]
 
-use crate::fixture::root;
+use crate::fixture::{config_with, ticket_for};
 
 use http::{HeaderMap, Request};
 use usher_edge_core::admission::{ADMISSION_COOKIE, QUEUE_COOKIE};
-use usher_edge_core::config::{ConfigParts, EdgeConfig};
+use usher_edge_core::config::EdgeConfig;
 use usher_edge_core::{Action, Client, Decision, EdgeInput, decide};
 use usher_shared::health::{AdmissionPlan, AdmissionState, HealthSnapshot, PREQUEUE_SPAN_MS};
-use usher_shared::token::Keyring;
-use usher_shared::token::jwt::{self, Claims};
 
 const NOW: u64 = 1_767_225_600_000;
 const DOORS: u64 = NOW + 600_000;
 
 /// The conformance configuration with a waiting room on `final-2026` (doors at `DOORS`).
 fn config() -> EdgeConfig {
-    let read = |name: &str| std::fs::read(root().join("config").join(name)).unwrap();
-    let mut events: serde_json::Value = serde_json::from_slice(&read("events.json")).unwrap();
-    for event in events["events"].as_array_mut().unwrap() {
-        if event["id"] == "final-2026" {
-            event["admission"] = serde_json::json!({"doors_open_ms": DOORS});
+    config_with(|events| {
+        for event in events["events"].as_array_mut().unwrap() {
+            if event["id"] == "final-2026" {
+                event["admission"] = serde_json::json!({"doors_open_ms": DOORS});
+            }
         }
-    }
-    let events = serde_json::to_vec(&events).unwrap();
-    let (pathways, settings, keys, session, content, health) = (
-        read("pathways.json"),
-        read("settings.json"),
-        read("ticket-keys.json"),
-        read("session-key.txt"),
-        read("content-keys.json"),
-        read("health-keys.json"),
-    );
-    EdgeConfig::from_parts(&ConfigParts {
-        events: Some(&events),
-        pathways: Some(&pathways),
-        settings: Some(&settings),
-        ticket_keys: Some(&keys),
-        session_key: Some(&session),
-        content_keys: Some(&content),
-        health_keys: Some(&health),
     })
-    .unwrap()
 }
 
 fn ticket(sub: &str, event: &str) -> String {
-    let mut ring = Keyring::new();
-    let secret =
-        hex::decode("6b3a55e0261b0304143f805a24924d0c1c44524821305f31d9277843b8a10f4e").unwrap();
-    ring.insert("tickets-2026", &secret).unwrap();
-    let claims = Claims {
-        iss: Some("tickets.example".into()),
-        sub: Some(sub.into()),
-        aud: vec!["usher".into()],
-        jti: None,
-        iat: None,
-        nbf: None,
-        exp: 1_767_240_000,
-        ev: event.into(),
-        scope: format!("/events/{event}/*"),
-        sid: None,
-        max_streams: 1,
-    };
-    jwt::mint(&claims, "tickets-2026", &ring).unwrap()
+    ticket_for(sub, event, 1)
 }
 
 /// A fresh snapshot whose plan for `final-2026` has `frontier`.

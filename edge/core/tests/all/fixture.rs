@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use usher_edge_core::config::{ConfigParts, EdgeConfig};
+use usher_shared::token::Keyring;
+use usher_shared::token::jwt::{self, Claims};
 
 /// `tests/conformance/`.
 pub fn root() -> PathBuf {
@@ -12,9 +14,16 @@ pub fn root() -> PathBuf {
 
 /// The fixture configuration, parsed.
 pub fn config() -> EdgeConfig {
+    config_with(|_| {})
+}
+
+/// The fixture configuration with its `events` document changed by `edit` first.
+pub fn config_with(edit: impl FnOnce(&mut serde_json::Value)) -> EdgeConfig {
     let read = |name: &str| std::fs::read(root().join("config").join(name)).unwrap();
-    let (events, pathways, settings, keys, session, content, health) = (
-        read("events.json"),
+    let mut document: serde_json::Value = serde_json::from_slice(&read("events.json")).unwrap();
+    edit(&mut document);
+    let events = serde_json::to_vec(&document).unwrap();
+    let (pathways, settings, keys, session, content, health) = (
         read("pathways.json"),
         read("settings.json"),
         read("ticket-keys.json"),
@@ -32,4 +41,27 @@ pub fn config() -> EdgeConfig {
         health_keys: Some(&health),
     })
     .unwrap()
+}
+
+/// A ticket for `sub` and `event` (one screen, valid until 2026-01-01 04:00 UTC), signed with
+/// the fixture keyring.
+pub fn ticket_for(sub: &str, event: &str, max_streams: u32) -> String {
+    let mut ring = Keyring::new();
+    let secret =
+        hex::decode("6b3a55e0261b0304143f805a24924d0c1c44524821305f31d9277843b8a10f4e").unwrap();
+    ring.insert("tickets-2026", &secret).unwrap();
+    let claims = Claims {
+        iss: Some("tickets.example".into()),
+        sub: Some(sub.into()),
+        aud: vec!["usher".into()],
+        jti: None,
+        iat: None,
+        nbf: None,
+        exp: 1_767_240_000,
+        ev: event.into(),
+        scope: format!("/events/{event}/*"),
+        sid: None,
+        max_streams,
+    };
+    jwt::mint(&claims, "tickets-2026", &ring).unwrap()
 }

@@ -3,7 +3,7 @@
 //! them.
 #![cfg(test)]
 
-use crate::fixture::{config, root};
+use crate::fixture::{config, root, ticket_for};
 
 use std::collections::HashMap;
 
@@ -12,30 +12,11 @@ use http::{Request, StatusCode};
 use proptest::prelude::*;
 use usher_edge_core::config::EdgeConfig;
 use usher_edge_core::{Action, Client, EdgeInput, Fetched, Stored, decide, finish, leased};
-use usher_shared::token::Keyring;
-use usher_shared::token::jwt::{self, Claims};
 
 const START_MS: u64 = 1_767_225_600_000;
 
 fn ticket(max_streams: u32) -> String {
-    let mut ring = Keyring::new();
-    let secret =
-        hex::decode("6b3a55e0261b0304143f805a24924d0c1c44524821305f31d9277843b8a10f4e").unwrap();
-    ring.insert("tickets-2026", &secret).unwrap();
-    let claims = Claims {
-        iss: Some("tickets.example".into()),
-        sub: Some("viewer-1".into()),
-        aud: vec!["usher".into()],
-        jti: None,
-        iat: None,
-        nbf: None,
-        exp: 1_767_240_000,
-        ev: "final-2026".into(),
-        scope: "/events/final-2026/*".into(),
-        sid: None,
-        max_streams,
-    };
-    jwt::mint(&claims, "tickets-2026", &ring).unwrap()
+    ticket_for("viewer-1", "final-2026", max_streams)
 }
 
 /// A key-value store with per-key expiry, like the platforms' lease stores.

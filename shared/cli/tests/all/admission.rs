@@ -12,9 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use usher_shared::health::HealthKeys;
 
-use crate::control::{Cdn, Controller};
+use crate::control::{Cdn, Controller, conformance_cdns, edge_signing_keys};
 use crate::edge::{Edge, Origin, SilentOrigin, component, config_dir, origin_files, ticket_for};
 use crate::tempdir;
 
@@ -190,18 +189,7 @@ fn a_kickoff_surge_is_admitted_at_the_rate_within_the_cap_with_the_early_crowd_s
     let dir = tempdir::Dir::new();
     let qoe = dir.path().join("edge.jsonl");
     std::fs::write(&qoe, "").unwrap();
-    std::fs::copy(
-        edge_config.path().join("health-keys.json"),
-        dir.path().join("edge-health-keys.json"),
-    )
-    .unwrap();
-    let keys = std::fs::read(dir.path().join("edge-health-keys.json")).unwrap();
-    let kid = HealthKeys::from_json(&keys)
-        .unwrap()
-        .kids()
-        .next()
-        .unwrap()
-        .to_owned();
+    let (_, kid) = edge_signing_keys(edge_config.path(), dir.path());
     let cdns = [Cdn::start(), Cdn::start(), Cdn::start()];
     let mut text = format!(
         "interval_ms = 1000\nviewer_window_ms = 10000\n\
@@ -214,15 +202,7 @@ fn a_kickoff_surge_is_admitted_at_the_rate_within_the_cap_with_the_early_crowd_s
         qoe.display().to_string(),
         edge_config.path().join("health.json").display().to_string(),
     );
-    for (cdn, (id, weight)) in cdns
-        .iter()
-        .zip([("cdn-a", 5000), ("cdn-b", 3000), ("cdn-c", 2000)])
-    {
-        text.push_str(&format!(
-            "[[cdn]]\nid = \"{id}\"\nbase_url = \"{}\"\nstatic_weight_bp = {weight}\n",
-            cdn.base_url()
-        ));
-    }
+    text.push_str(&conformance_cdns(&cdns));
     let config = dir.path().join("control.toml");
     std::fs::write(&config, text).unwrap();
 

@@ -573,18 +573,7 @@ fn the_controller_steers_the_local_edge_from_real_probes() {
     let health = edge_config.path().join("health.json");
     let dir = tempdir::Dir::new();
     let cdns = [Cdn::start(), Cdn::start(), Cdn::start()];
-    std::fs::copy(
-        edge_config.path().join("health-keys.json"),
-        dir.path().join("edge-health-keys.json"),
-    )
-    .unwrap();
-    let keys = std::fs::read(dir.path().join("edge-health-keys.json")).unwrap();
-    let kid = HealthKeys::from_json(&keys)
-        .unwrap()
-        .kids()
-        .next()
-        .unwrap()
-        .to_owned();
+    let (keys, kid) = edge_signing_keys(edge_config.path(), dir.path());
     let mut text = format!(
         "interval_ms = 1000\n\
          [signing]\nkey_id = \"{kid}\"\nkeys_file = \"edge-health-keys.json\"\n\
@@ -595,15 +584,7 @@ fn the_controller_steers_the_local_edge_from_real_probes() {
          [[publish]]\nkind = \"file\"\npath = \"{}\"\n",
         health.display()
     );
-    for (cdn, (id, weight)) in cdns
-        .iter()
-        .zip([("cdn-a", 5000), ("cdn-b", 3000), ("cdn-c", 2000)])
-    {
-        text.push_str(&format!(
-            "[[cdn]]\nid = \"{id}\"\nbase_url = \"{}\"\nstatic_weight_bp = {weight}\n",
-            cdn.base_url()
-        ));
-    }
+    text.push_str(&conformance_cdns(&cdns));
     let config = dir.path().join("control.toml");
     std::fs::write(&config, text).unwrap();
 
@@ -666,6 +647,35 @@ fn the_controller_steers_the_local_edge_from_real_probes() {
     );
     controller.stop();
     silent.stop();
+}
+
+/// The edge's health keys (in `edge_config`), copied beside a controller's configuration in
+/// `dir` as `edge-health-keys.json`: their bytes and the key id to sign with.
+pub(crate) fn edge_signing_keys(edge_config: &Path, dir: &Path) -> (Vec<u8>, String) {
+    let copy = dir.join("edge-health-keys.json");
+    std::fs::copy(edge_config.join("health-keys.json"), &copy).unwrap();
+    let keys = std::fs::read(&copy).unwrap();
+    let kid = HealthKeys::from_json(&keys)
+        .unwrap()
+        .kids()
+        .next()
+        .unwrap()
+        .to_owned();
+    (keys, kid)
+}
+
+/// `[[cdn]]` tables for three stand-in CDNs with the conformance pathways' ids and static
+/// weights (cdn-a 50 %, cdn-b 30 %, cdn-c 20 %).
+pub(crate) fn conformance_cdns(cdns: &[Cdn]) -> String {
+    cdns.iter()
+        .zip([("cdn-a", 5000), ("cdn-b", 3000), ("cdn-c", 2000)])
+        .map(|(cdn, (id, weight))| {
+            format!(
+                "[[cdn]]\nid = \"{id}\"\nbase_url = \"{}\"\nstatic_weight_bp = {weight}\n",
+                cdn.base_url()
+            )
+        })
+        .collect()
 }
 
 /// Polls a sealed snapshot file until `check` holds, or fails with the last one seen.
