@@ -340,7 +340,8 @@ fn lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn usher(args: &[&str]) -> (i32, String, String) {
+/// Runs the `usher` binary: exit code, stdout, stderr.
+pub(crate) fn usher(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_usher"))
         .args(args)
         .output()

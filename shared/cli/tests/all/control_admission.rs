@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use usher_shared::health::{AdmissionState, HealthSnapshot, PREQUEUE_SPAN_MS};
 
-use crate::control::{Cdn, Controller, config, http, wait_for};
+use crate::control::{Cdn, Controller, config, http, usher, wait_for};
 use crate::tempdir;
 
 const RATE: u64 = 600;
@@ -29,18 +29,6 @@ fn now_ms() -> u64 {
 fn admitted(snapshot: &HealthSnapshot, positions: &[u64]) -> u64 {
     let plan = snapshot.admission("final").unwrap();
     positions.iter().filter(|p| plan.admits(**p)).count() as u64
-}
-
-fn usher(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
