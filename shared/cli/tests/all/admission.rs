@@ -206,16 +206,16 @@ fn a_kickoff_surge_is_admitted_at_the_rate_within_the_cap_with_the_early_crowd_s
     let config = dir.path().join("control.toml");
     std::fs::write(&config, text).unwrap();
 
-    let edge = Arc::new(Edge::spawn(&wasm, edge_config.path(), &[]).ready());
+    let edge = Edge::spawn(&wasm, edge_config.path(), &[]).ready();
     let controller = Controller::start(&config, &dir.path().join("data"));
     // The edge's stdout is its log stream; the controller follows it as a file.
     let pumping = Arc::new(AtomicBool::new(true));
     let pump = {
-        let (edge, pumping, qoe) = (Arc::clone(&edge), Arc::clone(&pumping), qoe.clone());
+        let (stdout, pumping, qoe) = (edge.stdout_handle(), Arc::clone(&pumping), qoe.clone());
         std::thread::spawn(move || {
             let mut written = 0;
             while pumping.load(Ordering::Relaxed) {
-                let lines = edge.stdout_lines();
+                let lines = stdout.lock().unwrap().clone();
                 if lines.len() > written {
                     let mut file = std::fs::OpenOptions::new().append(true).open(&qoe).unwrap();
                     for line in &lines[written..] {
@@ -292,7 +292,7 @@ fn a_kickoff_surge_is_admitted_at_the_rate_within_the_cap_with_the_early_crowd_s
     pumping.store(false, Ordering::Relaxed);
     pump.join().unwrap();
     controller.stop();
-    let (_, stdout) = Arc::try_unwrap(edge).ok().unwrap().stop();
+    let (_, stdout) = edge.stop();
     silent.stop();
 
     // What the edge told the controller.

@@ -1604,9 +1604,11 @@ impl Edge {
         self.addr
     }
 
-    /// Its stdout lines so far (QoE and waiting room lines, one JSON object each).
-    pub(crate) fn stdout_lines(&self) -> Vec<String> {
-        self.stdout.lock().unwrap().clone()
+    /// Its stdout lines (QoE and waiting room lines, one JSON object each), as they come: a
+    /// handle another thread can read while the test keeps the server (and stops it, on a
+    /// panic too, when the `Edge` is dropped).
+    pub(crate) fn stdout_handle(&self) -> Arc<Mutex<Vec<String>>> {
+        Arc::clone(&self.stdout)
     }
 
     /// Its stderr lines so far.
