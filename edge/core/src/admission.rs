@@ -31,6 +31,8 @@ use usher_shared::health::{AdmissionPlan, AdmissionState, PREQUEUE_SPAN_MS};
 use usher_shared::token::SecretKey;
 use usher_shared::token::edgeauth::EdgeAuth;
 
+use crate::decision::hex;
+
 /// The cookie holding a viewer's signed queue position.
 pub const QUEUE_COOKIE: &str = "usher_queue";
 
@@ -347,19 +349,6 @@ pub fn arrival_line(at_ms: u64, event: &str, position: u64) -> String {
 pub fn admitted_line(at_ms: u64, event: &str, position: u64) -> String {
     serde_json::json!({"at": at_ms, "event": event, "kind": "admitted", "position": position})
         .to_string()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 0xf] {
-            if let Some(&d) = DIGITS.get(usize::from(nibble)) {
-                out.push(char::from(d));
-            }
-        }
-    }
-    out
 }
 
 /// Lower-case hex only: the edge writes lower case, and one spelling per pass keeps it one

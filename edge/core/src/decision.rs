@@ -1529,7 +1529,8 @@ fn is_token_safe(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex, as session ids and the waiting room's cookies carry bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

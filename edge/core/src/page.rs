@@ -100,6 +100,19 @@ impl PlayerPage {
     }
 }
 
+/// The start of both pages, up to the open `body` rule: the document head with the title, and
+/// the content centred on a dark page. A macro, because `concat!` takes only literals.
+macro_rules! page_head {
+    () => {
+        concat!(
+            r#"<!doctype html><html lang=en><meta charset=utf-8>"#,
+            r#"<meta name=viewport content="width=device-width"><title>@TITLE@</title>"#,
+            r#"<style>body{margin:0;min-height:100vh;display:grid;place-content:center;"#,
+            r#"background:#111;color:#eee;font:18px sans-serif;text-align:center"#,
+        )
+    };
+}
+
 /// The page's markup, with `@NAME@` holes filled by [`player_page`] in one pass (so a filled
 /// value is never itself searched for holes). Kept small on purpose: the whole page stays under
 /// 2.75 KiB, so the answer fits in two packets and the viewer waits only on the manifest.
@@ -124,13 +137,10 @@ impl PlayerPage {
 /// hls.js is loaded with `import()`: its UMD build also evaluates as a module and then sets the
 /// global `Hls`, and a page that plays natively never requests it.
 const TEMPLATE: &str = concat!(
-    r#"<!doctype html><html lang=en><meta charset=utf-8>"#,
-    r#"<meta name=viewport content="width=device-width"><title>@TITLE@</title>"#,
-    // Video and message centred on a dark page; the video fits the width, and the height in
-    // landscape; the message box only shows when there is something to say.
-    r#"<style>body{margin:0;min-height:100vh;display:grid;place-content:center;"#,
-    r#"background:#111;color:#eee;font:18px sans-serif;text-align:center}"#,
-    r#"video{width:min(94vw,960px,140vh);aspect-ratio:16/9;background:#000}"#,
+    page_head!(),
+    // The video fits the width, and the height in landscape; the message box only shows when
+    // there is something to say.
+    r#"}video{width:min(94vw,960px,140vh);aspect-ratio:16/9;background:#000}"#,
     r#"#msg{padding:1em;border:1px solid}</style><h1>@TITLE@</h1>"#,
     r#"<video id=v controls muted autoplay playsinline></video><p id=msg role=alert hidden></p>"#,
     // `v` and `msg` are the elements, by the window's named access to ids.
@@ -186,10 +196,8 @@ const TEMPLATE: &str = concat!(
 /// A refused queue cookie (`queue_*`) is cleared by the edge, so the page simply asks again and
 /// queues at the back; a ticket problem is said in words, as on the player page.
 const WAITING_TEMPLATE: &str = concat!(
-    r#"<!doctype html><html lang=en><meta charset=utf-8>"#,
-    r#"<meta name=viewport content="width=device-width"><title>@TITLE@</title>"#,
-    r#"<style>body{margin:0;min-height:100vh;display:grid;place-content:center;"#,
-    r#"background:#111;color:#eee;font:18px sans-serif;text-align:center;padding:0 1em}"#,
+    page_head!(),
+    r#";padding:0 1em}"#,
     r#"#msg{font-size:1.3em}</style><h1>@TITLE@</h1>"#,
     r#"<p id=msg role=status>Finding your place in the queue…</p>"#,
     r#"<p>Keep this page open: it takes you to the stream when it is your turn.</p>"#,

@@ -9,11 +9,11 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::control::{Cdn, Controller, conformance_cdns, edge_signing_keys};
+use crate::control::{Cdn, Controller, conformance_cdns, edge_signing_keys, unix_ms};
 use crate::edge::{Edge, Origin, SilentOrigin, component, config_dir, origin_files, ticket_for};
 use crate::tempdir;
 
@@ -25,13 +25,6 @@ const CAP: u64 = 30;
 const EARLY: usize = 24;
 /// Viewers who arrive in one burst just after.
 const BURST: usize = 24;
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// One HTTP/1.0 GET (so the body is never chunked) with a `Host` of our choosing: status, headers
 /// (lower-case names), body.

@@ -47,6 +47,17 @@ pub(crate) struct Cdn {
 
 const SEGMENT_BYTES: usize = 100_000;
 
+/// Now, Unix milliseconds.
+pub(crate) fn unix_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
 fn unix_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

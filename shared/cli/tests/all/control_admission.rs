@@ -4,26 +4,16 @@
 //! on how long anything took.
 #![cfg(test)] // Lets clippy's test allowances (unwrap, indexing) apply to the helpers too.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::Value;
 use usher_shared::health::{AdmissionState, HealthSnapshot, PREQUEUE_SPAN_MS};
 
-use crate::control::{Cdn, Controller, config, http, usher, wait_for};
+use crate::control::{Cdn, Controller, config, http, unix_ms, usher, wait_for};
 use crate::tempdir;
 
 const RATE: u64 = 600;
 const ARRIVALS: u64 = 300;
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
 
 /// Known arrivals below the snapshot's frontier.
 fn admitted(snapshot: &HealthSnapshot, positions: &[u64]) -> u64 {
@@ -37,7 +27,7 @@ fn the_published_frontier_moves_at_the_configured_rate_and_stops_while_paused() 
     let cdns = [Cdn::start(), Cdn::start(), Cdn::start()];
     // The doors opened ten seconds ago; the line delay is long enough that an empty queue never
     // makes the frontier follow the clock during the test, so it moves over known arrivals only.
-    let doors = now_ms() - 10_000;
+    let doors = unix_ms() - 10_000;
     let extra = format!(
         "[qoe]\nfiles = [\"qoe.jsonl\"]\n\
          [event.admission]\ndoors_open_ms = {doors}\nrate_per_min = {RATE}\n\
@@ -59,7 +49,7 @@ fn the_published_frontier_moves_at_the_configured_rate_and_stops_while_paused() 
     // A pre-queue of 300 (every 100 ms of the span's last 30 s), plus lines the controller
     // must refuse and count.
     let positions: Vec<u64> = (0..ARRIVALS).map(|i| doors - 30_000 + i * 100).collect();
-    let at = now_ms();
+    let at = unix_ms();
     let mut text: String = positions
         .iter()
         .map(|p| {
