@@ -424,7 +424,7 @@ async fn start(
         "starting four edges (usher edge serve, the WASI-HTTP component): the entry edge and one per CDN",
     );
     let admission = args.doors_open_in.map(|secs| topology::Admission {
-        doors_open_ms: unix_ms().saturating_add(secs.saturating_mul(1000)),
+        doors_open_ms: now_ms().saturating_add(secs.saturating_mul(1000)),
         rate_per_min: args.admission_rate,
         cap: args.admission_cap,
     });
@@ -617,7 +617,7 @@ async fn start(
         started.elapsed().as_secs_f64(),
         origins.first().map_or(0, |o| o.pid),
         admission.map_or_else(String::new, |a| {
-            let opens_in = a.doors_open_ms.saturating_sub(unix_ms()) / 1000;
+            let opens_in = a.doors_open_ms.saturating_sub(now_ms()) / 1000;
             let cap = a
                 .cap
                 .map_or_else(String::new, |c| format!(", at most {c} at once"));
@@ -653,13 +653,6 @@ async fn wait_for_stream(url: &str, logs: &Path) -> Result<()> {
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
-}
-
-/// Now, Unix milliseconds.
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Progress, with the time since the start.
