@@ -1,9 +1,11 @@
-//! Inline SVG charts for the report: time series per CDN and a state strip.
+//! Inline SVG charts for the report: time series (one line per CDN, or per figure of a waiting
+//! room) and state strips.
 //!
 //! Written by hand rather than with a charting library so the page stays one file with no
 //! script: each chart is an `<svg>` with a legend, gridlines, a labelled value axis and UTC
-//! time labels. Every series is one `<path class="series" data-cdn="…">` (the browser test
-//! counts them); a missing figure breaks the line instead of being drawn as zero.
+//! time labels. Every series is one `<path class="series" data-cdn="…">` on the CDN charts
+//! (the browser test counts them; a waiting room's charts name theirs `data-series`); a
+//! missing figure breaks the line instead of being drawn as zero.
 //!
 //! More points than pixel columns are bucketed per column, keeping the worst value of the
 //! bucket for figures where worse is higher (TTFB, errors) or lower (throughput, cache hits),
@@ -52,7 +54,7 @@ pub enum Bucket {
 
 /// One line.
 pub struct Series {
-    /// The CDN id (legend and `data-cdn`).
+    /// What it stands for, a CDN id or a figure (legend and the path's data attribute).
     pub name: String,
     /// Its colour.
     pub colour: &'static str,
@@ -78,6 +80,9 @@ pub struct Chart<'a> {
     pub threshold: Option<f64>,
     /// The time axis, Unix ms.
     pub span: (u64, u64),
+    /// The data attribute naming each path's series: `cdn` (`data-cdn`) on the CDN charts,
+    /// where the browser test looks a CDN's line up by it; `series` for other figures.
+    pub attribute: &'a str,
     /// The lines.
     pub series: Vec<Series>,
 }
@@ -309,7 +314,8 @@ impl Chart<'_> {
             let d = path(&bucketed(&s.points, &frame, self.bucket), &frame);
             let _ = write!(
                 out,
-                r#"<path class="series" data-cdn="{}" d="{d}" stroke="{}"/>"#,
+                r#"<path class="series" data-{}="{}" d="{d}" stroke="{}"/>"#,
+                self.attribute,
                 escape(&s.name),
                 s.colour
             );
@@ -325,9 +331,9 @@ impl Chart<'_> {
     }
 }
 
-/// A CDN's state over time: `(from_ms, to_ms, state code)` stretches.
+/// A CDN's (or a waiting room's) state over time: `(from_ms, to_ms, state code)` stretches.
 pub struct StateRow {
-    /// The CDN id.
+    /// The CDN id, or the waiting room's event.
     pub name: String,
     /// Its colour (the row label).
     pub colour: &'static str,
@@ -335,7 +341,7 @@ pub struct StateRow {
     pub stretches: Vec<(u64, u64, &'static str)>,
 }
 
-/// States and their colours, in legend order.
+/// A CDN's states and their colours, in legend order.
 pub const STATE_COLOURS: [(&str, &str); 5] = [
     ("healthy", "#8fd19e"),
     ("recovering", "#ffd166"),
@@ -344,8 +350,37 @@ pub const STATE_COLOURS: [(&str, &str); 5] = [
     ("no_data", "#dddddd"),
 ];
 
-/// One row per CDN, coloured by state; one path per CDN and state.
-pub fn state_strip(id: &str, title: &str, span: (u64, u64), rows: &[StateRow]) -> String {
+/// A waiting room's states and their colours, in legend order: the same greens, yellows and
+/// reds as a CDN's, so "admitting", "held by an operator" and "held by capacity" read alike.
+pub const ADMISSION_STATE_COLOURS: [(&str, &str); 4] = [
+    ("before_doors", "#dddddd"),
+    ("open", "#8fd19e"),
+    ("paused", "#ffd166"),
+    ("full", "#e4572e"),
+];
+
+/// What a state strip shows: its element id and title, its states with their colours
+/// ([`STATE_COLOURS`], [`ADMISSION_STATE_COLOURS`]), and the data attribute naming each
+/// path's row (`cdn` for the CDNs' strip).
+pub struct Strip<'a> {
+    /// Element id.
+    pub id: &'a str,
+    /// Title (also the SVG's accessible name).
+    pub title: &'a str,
+    /// `(state code, colour)`, in legend order.
+    pub states: &'a [(&'a str, &'a str)],
+    /// The data attribute naming each path's row.
+    pub attribute: &'a str,
+}
+
+/// One row per CDN (or waiting room), coloured by state; one path per row and state.
+pub fn state_strip(strip: &Strip<'_>, span: (u64, u64), rows: &[StateRow]) -> String {
+    let Strip {
+        id,
+        title,
+        states,
+        attribute,
+    } = *strip;
     let (t0, t1) = span;
     let row_h = 22.0;
     let height = TOP + rows.len() as f64 * (row_h + 6.0) + BOTTOM;
@@ -372,7 +407,7 @@ pub fn state_strip(id: &str, title: &str, span: (u64, u64), rows: &[StateRow]) -
             row.colour,
             escape(&row.name)
         );
-        for (state, fill) in STATE_COLOURS {
+        for &(state, fill) in states {
             let mut d = String::new();
             for &(from, to, s) in &row.stretches {
                 if s == state {
@@ -388,7 +423,7 @@ pub fn state_strip(id: &str, title: &str, span: (u64, u64), rows: &[StateRow]) -
             if !d.is_empty() {
                 let _ = write!(
                     out,
-                    r#"<path class="series state" data-cdn="{}" data-state="{state}" d="{d}" fill="{fill}"/>"#,
+                    r#"<path class="series state" data-{attribute}="{}" data-state="{state}" d="{d}" fill="{fill}"/>"#,
                     escape(&row.name)
                 );
             }
@@ -409,7 +444,7 @@ pub fn state_strip(id: &str, title: &str, span: (u64, u64), rows: &[StateRow]) -
         );
         t += step;
     }
-    legend(&mut out, &STATE_COLOURS, true);
+    legend(&mut out, states, true);
     out.push_str("</svg>");
     out
 }
@@ -440,6 +475,7 @@ mod tests {
             bucket: Bucket::Max,
             threshold: None,
             span: (0, 100_000),
+            attribute: "cdn",
             series: vec![Series {
                 name: "a<b".into(),
                 colour: colour(0),

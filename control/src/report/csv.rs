@@ -1,5 +1,6 @@
-//! The report's CSV exports: `timeline.csv` (one row per tick per CDN) and `decisions.csv`
-//! (every decision and operator command, oldest first).
+//! The report's CSV exports: `timeline.csv` (one row per tick per CDN), `decisions.csv`
+//! (every decision and operator command, oldest first) and, for an event with a waiting room,
+//! `admission.csv` (one row per tick per waiting room).
 //!
 //! RFC 4180: comma-separated, CRLF line ends, a header row, fields with a comma, quote or line
 //! break quoted with inner quotes doubled. An absent figure is an empty field. Times are ISO
@@ -160,6 +161,59 @@ pub fn decisions(report: &Report) -> String {
     row(&mut out, &DECISIONS_HEADER.map(str::to_owned));
     for (_, fields) in rows {
         row(&mut out, &fields);
+    }
+    out
+}
+
+/// The header of `admission.csv`.
+pub const ADMISSION_HEADER: [&str; 14] = [
+    "time",
+    "seq",
+    "event",
+    "state",
+    "frontier",
+    "waiting",
+    "admitted",
+    "active",
+    "cap",
+    "configured_rate_per_min",
+    "operator_rate_per_min",
+    "rate_per_min",
+    "measured_rate_per_min",
+    "newest_wait_ms",
+];
+
+/// `admission.csv`: every waiting room of every tick, as the controller recorded it (the
+/// `admission` figures of `timeline.jsonl`). `frontier` is a time (viewers whose queue position
+/// is below it are admitted); an empty `configured_rate_per_min` is the automatic rate, an empty
+/// `operator_rate_per_min` no override, an empty `cap` none, an empty `newest_wait_ms` no
+/// estimate (nobody waiting, or not moving).
+pub fn admission(report: &Report) -> String {
+    let mut out = String::new();
+    row(&mut out, &ADMISSION_HEADER.map(str::to_owned));
+    for tick in report.ticks() {
+        let time = iso8601(tick.at_ms);
+        for a in &tick.admission {
+            row(
+                &mut out,
+                &[
+                    time.clone(),
+                    tick.seq.to_string(),
+                    field(&a.event),
+                    a.state.as_str().to_owned(),
+                    iso8601(a.frontier_ms),
+                    a.waiting.to_string(),
+                    a.admitted.to_string(),
+                    a.active.to_string(),
+                    integer(a.cap),
+                    integer(a.configured_rate_per_min.map(u64::from)),
+                    integer(a.operator_rate_per_min.map(u64::from)),
+                    a.rate_per_min.to_string(),
+                    a.measured_rate_per_min.to_string(),
+                    integer(a.newest_wait_ms),
+                ],
+            );
+        }
     }
     out
 }

@@ -9,9 +9,9 @@
 
 use std::fmt::Write as _;
 
-use super::chart::{self, Bucket, Chart, Series, StateRow};
-use super::{Level, Report, bitrate, calendar, is_state_change, percent};
-use crate::timeline::{CdnTick, Tick};
+use super::chart::{self, Bucket, Chart, Series, StateRow, Strip};
+use super::{AdmissionSummary, Level, Report, bitrate, calendar, is_state_change, percent};
+use crate::timeline::{AdmissionTick, CdnTick, Tick};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -64,6 +64,7 @@ main { max-width: 1240px; margin: 0 auto; padding: 20px 24px 40px; }
 header h1 { font-size: 22px; margin: 0 0 2px; }
 header p { margin: 0; color: var(--muted); }
 h2 { font-size: 16px; margin: 14px 0 8px; }
+h3 { font-size: 15px; margin: 16px 0 6px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 4px 16px 14px;
   margin-top: 16px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px;
@@ -123,13 +124,20 @@ pub fn page(report: &Report) -> String {
     cdn_table(&mut out, report);
     sla_table(&mut out, report);
     charts(&mut out, report);
+    admission(&mut out, report);
     log(&mut out, report);
     quality(&mut out, report);
     definitions(&mut out, report);
-    out.push_str(
+    let _ = write!(
+        out,
         "<footer>Made by <code>usher control report</code> from the controller's \
          timeline.jsonl, decisions.jsonl and audit.jsonl. The same data is in report.json, \
-         timeline.csv and decisions.csv beside this file.</footer>\n</main></body></html>\n",
+         timeline.csv{} and decisions.csv beside this file.</footer>\n</main></body></html>\n",
+        if report.admission.is_empty() {
+            ""
+        } else {
+            ", admission.csv"
+        }
     );
     out
 }
@@ -182,6 +190,7 @@ fn recommendations(out: &mut String, report: &Report) {
             let who = r
                 .cdn
                 .as_deref()
+                .or(r.event.as_deref())
                 .map(|c| format!("{}: ", escape(c)))
                 .unwrap_or_default();
             let _ = write!(
@@ -444,6 +453,7 @@ fn charts(out: &mut String, report: &Report) {
             bucket: spec.bucket,
             span,
             threshold: spec.threshold,
+            attribute: "cdn",
             series,
         };
         let note = spec
@@ -466,32 +476,315 @@ fn charts(out: &mut String, report: &Report) {
         .map(|(i, id)| StateRow {
             name: id.clone(),
             colour: chart::colour(i),
-            stretches: ticks
-                .iter()
-                .zip(&durations)
-                .filter_map(|(t, d)| {
-                    let c = t.cdns.iter().find(|c| &c.id == id)?;
-                    Some((t.at_ms, t.at_ms + d, c.state.as_str()))
-                })
-                // One stretch per run of ticks in the same state, not one per tick.
-                .fold(
-                    Vec::new(),
-                    |mut runs: Vec<(u64, u64, &str)>, (from, to, state)| {
-                        match runs.last_mut() {
-                            Some(last) if last.2 == state && last.1 >= from => last.1 = to,
-                            _ => runs.push((from, to, state)),
-                        }
-                        runs
-                    },
-                ),
+            stretches: runs(ticks.iter().zip(&durations).filter_map(|(t, d)| {
+                let c = t.cdns.iter().find(|c| &c.id == id)?;
+                Some((t.at_ms, t.at_ms + d, c.state.as_str()))
+            })),
         })
         .collect();
+    let strip = Strip {
+        id: "chart-state",
+        title: "State per CDN",
+        states: &chart::STATE_COLOURS,
+        attribute: "cdn",
+    };
     let _ = write!(
         out,
         "<figure><figcaption>State</figcaption>{}</figure>",
-        chart::state_strip("chart-state", "State per CDN", span, &rows)
+        chart::state_strip(&strip, span, &rows)
     );
     out.push_str("</div></section>\n");
+}
+
+/// One stretch per run of ticks in the same state, not one per tick.
+fn runs(
+    stretches: impl Iterator<Item = (u64, u64, &'static str)>,
+) -> Vec<(u64, u64, &'static str)> {
+    stretches.fold(
+        Vec::new(),
+        |mut runs: Vec<(u64, u64, &str)>, (from, to, state)| {
+            match runs.last_mut() {
+                Some(last) if last.2 == state && last.1 >= from => last.1 = to,
+                _ => runs.push((from, to, state)),
+            }
+            runs
+        },
+    )
+}
+
+/// `20:15:05 UTC`.
+fn at(at_ms: u64) -> String {
+    format!("{} UTC", calendar::clock(at_ms, true))
+}
+
+/// A rate in viewers per minute: `60/min`.
+fn per_min(rate: impl std::fmt::Display) -> String {
+    format!("{rate}/min")
+}
+
+fn per_min_label(v: f64) -> String {
+    per_min(compact(v))
+}
+
+/// The waiting-room section: per room, its figures, the operator's rate changes and its
+/// charts. Absent for an event without a waiting room, rather than empty charts.
+fn admission(out: &mut String, report: &Report) {
+    if report.admission.is_empty() {
+        return;
+    }
+    let several = report.admission.len() > 1;
+    let _ = write!(
+        out,
+        r#"<section id="admission"><h2>Waiting room{}</h2><p>Phased admission as the controller ran it{}. The queue is the known arrivals waiting; the measured rate is what the edges admitted over the minute before a tick, against the rate in force (configured, operator's or automatic); the wait is the controller's estimate for the newest arrival; active viewers are those counted against the cap, and the room is at the cap when they reach it or when it is full at a rate above zero (the next viewers would pass it).</p>"#,
+        if several { "s" } else { "" },
+        if several {
+            ", this event's first: rooms of other events ran beside it and shared the CDNs' spare capacity"
+        } else {
+            ""
+        }
+    );
+    let span = (
+        report.summary.start_ms,
+        report.summary.end_ms.max(report.summary.start_ms + 1),
+    );
+    let durations = super::tick_durations(report.ticks(), report.summary.interval_ms);
+    for (i, room) in report.admission.iter().enumerate() {
+        let _ = write!(
+            out,
+            r#"<div class="room" id="admission-{i}"><h3>{}</h3>"#,
+            escape(&room.event)
+        );
+        room_figures(out, room);
+        room_charts(out, report, room, i, span, &durations);
+        out.push_str("</div>");
+    }
+    out.push_str("</section>\n");
+}
+
+fn room_figures(out: &mut String, room: &AdmissionSummary) {
+    let doors = match room.doors_open_ms {
+        Some(ms) if room.open_at_first_tick => {
+            format!("already open at the first tick ({})", at(ms))
+        }
+        Some(ms) => at(ms),
+        None => "not in the record (before the doors throughout)".to_owned(),
+    };
+    let pre_queue = match (room.pre_queue, room.doors_open_ms, room.queue_emptied_ms) {
+        (Some(n), Some(doors), Some(empty)) => format!(
+            "{} waiting at the doors; the queue was first empty at {}, {} after the doors",
+            grouped(n as f64),
+            at(empty),
+            calendar::duration(empty.saturating_sub(doors))
+        ),
+        (Some(n), _, _) => format!(
+            "{} waiting at the doors; the queue was never empty after them",
+            grouped(n as f64)
+        ),
+        (None, ..) => "–".to_owned(),
+    };
+    let peak_queue = match room.peak_waiting_at_ms {
+        Some(ms) => format!("{} at {}", grouped(room.peak_waiting as f64), at(ms)),
+        None => "0: nobody waited".to_owned(),
+    };
+    let peak_rate = match (room.peak_measured_at_ms, room.rate_at_peak_per_min) {
+        (Some(ms), Some(rate)) => format!(
+            "{} measured at {}, against {} in force",
+            per_min(room.peak_measured_rate_per_min),
+            at(ms),
+            per_min(rate)
+        ),
+        _ => "0: nobody admitted".to_owned(),
+    };
+    let wait = match (
+        room.longest_wait_ms,
+        room.longest_wait_at_ms,
+        room.waiting_at_longest_wait,
+        room.rate_at_longest_wait_per_min,
+    ) {
+        (Some(wait), Some(ms), Some(waiting), Some(rate)) => format!(
+            "{} at {}, with {} waiting at {}",
+            calendar::duration(wait),
+            at(ms),
+            grouped(waiting as f64),
+            per_min(rate)
+        ),
+        _ => "– (nobody waited with an estimate)".to_owned(),
+    };
+    let t = &room.time;
+    let states = format!(
+        "before the doors {} · open {} · paused {} · full {}",
+        calendar::duration(t.before_doors_ms),
+        calendar::duration(t.open_ms),
+        calendar::duration(t.paused_ms),
+        calendar::duration(t.full_ms)
+    );
+    let cap = match (room.cap, room.cap_reached_at_ms) {
+        (Some(cap), Some(ms)) => format!(
+            r#"{}: <span class="fail">reached</span> at {}; at the cap for {}, {} of it with viewers waiting; peak {} active"#,
+            grouped(cap as f64),
+            at(ms),
+            calendar::duration(room.at_cap_ms),
+            calendar::duration(room.held_at_cap_ms),
+            grouped(room.peak_active as f64)
+        ),
+        (Some(cap), None) => format!(
+            r#"{}: <span class="pass">not reached</span>; peak {} active"#,
+            grouped(cap as f64),
+            grouped(room.peak_active as f64)
+        ),
+        (None, _) => format!("none; peak {} active", grouped(room.peak_active as f64)),
+    };
+    let capacity = if room.held_without_capacity_ms > 0 {
+        format!(
+            "<dt>held without capacity</dt><dd>{} full with viewers waiting at an automatic rate of zero: no CDN had spare capacity</dd>",
+            calendar::duration(room.held_without_capacity_ms)
+        )
+    } else {
+        String::new()
+    };
+    let rate = room.configured_rate_per_min.map_or_else(
+        || "automatic".to_owned(),
+        |r| format!("{} configured", per_min(r)),
+    );
+    let _ = write!(
+        out,
+        "<dl><dt>doors opened</dt><dd>{doors}</dd><dt>pre-queue</dt><dd>{pre_queue}</dd>\
+         <dt>admitted</dt><dd>{}</dd><dt>peak queue</dt><dd>{peak_queue}</dd>\
+         <dt>peak admission rate</dt><dd>{peak_rate}</dd>\
+         <dt>longest estimated wait</dt><dd>{wait}</dd><dt>time per state</dt><dd>{states}</dd>\
+         <dt>cap</dt><dd>{cap}</dd>{capacity}<dt>rate</dt><dd>{rate}</dd>\
+         <dt>operator rate changes</dt><dd>",
+        grouped(room.admitted as f64)
+    );
+    if room.rate_changes.is_empty() {
+        out.push_str("none: the configured rate held throughout");
+    } else {
+        out.push_str(
+            r#"<table><thead><tr><th>time (UTC)</th><th class="n">operator rate</th><th class="n">configured</th><th>who</th><th>why</th></tr></thead><tbody>"#,
+        );
+        for c in &room.rate_changes {
+            let _ = write!(
+                out,
+                r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td>{}</td><td>{}</td></tr>"#,
+                calendar::clock(c.at_ms, true),
+                c.operator_rate_per_min
+                    .map_or_else(|| "back to configured".to_owned(), per_min),
+                c.configured_rate_per_min
+                    .map_or_else(|| "automatic".to_owned(), per_min),
+                or_dash(c.who.as_deref().map(escape)),
+                or_dash(c.why.as_deref().map(escape)),
+            );
+        }
+        out.push_str("</tbody></table>");
+    }
+    out.push_str("</dd></dl>");
+}
+
+/// `event`'s waiting room in tick `t`.
+fn of<'t>(t: &'t Tick, event: &str) -> Option<&'t AdmissionTick> {
+    t.admission.iter().find(|a| a.event == event)
+}
+
+fn room_charts(
+    out: &mut String,
+    report: &Report,
+    room: &AdmissionSummary,
+    i: usize,
+    span: (u64, u64),
+    durations: &[u64],
+) {
+    let ticks = report.ticks();
+    let series = |name: &str, colour: usize, value: fn(&AdmissionTick) -> f64| Series {
+        name: name.to_owned(),
+        colour: chart::colour(colour),
+        points: ticks
+            .iter()
+            .map(|t| (t.at_ms, of(t, &room.event).map(value)))
+            .collect(),
+    };
+    let cap = room.cap.map(|c| c as f64);
+    let charts = [
+        (
+            "Queue length (viewers waiting)",
+            Chart {
+                id: &format!("chart-admission-queue-{i}"),
+                title: &format!("Queue length of {}", room.event),
+                label: count_label,
+                min_top: 4.0,
+                top: None,
+                bucket: Bucket::Max,
+                threshold: None,
+                span,
+                attribute: "series",
+                series: vec![series("waiting", 0, |a| a.waiting as f64)],
+            },
+        ),
+        (
+            "Admission rate, viewers per minute",
+            Chart {
+                id: &format!("chart-admission-rate-{i}"),
+                title: &format!("Admission rate of {}", room.event),
+                label: per_min_label,
+                min_top: 4.0,
+                top: None,
+                bucket: Bucket::Mean,
+                threshold: None,
+                span,
+                attribute: "series",
+                series: vec![
+                    series("measured", 0, |a| a.measured_rate_per_min as f64),
+                    series("in force", 1, |a| f64::from(a.rate_per_min)),
+                ],
+            },
+        ),
+        (
+            "Viewers counted against the cap",
+            Chart {
+                id: &format!("chart-admission-active-{i}"),
+                title: &format!("Active viewers of {}", room.event),
+                label: count_label,
+                // The cap on the axis, so its dashed line shows the headroom left.
+                min_top: cap.unwrap_or(0.0).max(4.0),
+                top: None,
+                bucket: Bucket::Max,
+                threshold: cap,
+                span,
+                attribute: "series",
+                series: vec![series("active", 0, |a| a.active as f64)],
+            },
+        ),
+    ];
+    out.push_str(r#"<div class="charts">"#);
+    for (caption, c) in &charts {
+        let note = c
+            .threshold
+            .map(|_| r#" <span class="trigger">(dashed: the cap)</span>"#)
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<figure><figcaption>{caption}{note}</figcaption>{}</figure>",
+            c.svg()
+        );
+    }
+    let row =
+        StateRow {
+            name: room.event.clone(),
+            colour: chart::colour(0),
+            stretches: runs(ticks.iter().zip(durations).filter_map(|(t, d)| {
+                Some((t.at_ms, t.at_ms + d, of(t, &room.event)?.state.as_str()))
+            })),
+        };
+    let strip = Strip {
+        id: &format!("chart-admission-state-{i}"),
+        title: &format!("Admission state of {}", room.event),
+        states: &chart::ADMISSION_STATE_COLOURS,
+        attribute: "event",
+    };
+    let _ = write!(
+        out,
+        "<figure><figcaption>Admission state</figcaption>{}</figure></div>",
+        chart::state_strip(&strip, span, &[row])
+    );
 }
 
 fn log(out: &mut String, report: &Report) {

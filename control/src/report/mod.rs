@@ -4,11 +4,12 @@
 //! Input is the text of the three files the runtime appended to during the event
 //! (`timeline.jsonl`, `decisions.jsonl`, `audit.jsonl`, see [`crate::timeline`] and
 //! [`crate::operator`]) and the thresholds it is judged against. Output is one [`Report`]:
-//! an executive summary, per-CDN figures and SLA adherence, the decision and audit logs, the
-//! quality of the data behind it all, and recommendations for the next event, each naming the
-//! figure that triggered it. It renders as JSON ([`Report::to_json`]), CSV
-//! ([`Report::timeline_csv`], [`Report::decisions_csv`]) and one self-contained HTML page with
-//! inline SVG charts ([`Report::to_html`]).
+//! an executive summary, per-CDN figures and SLA adherence, the waiting rooms' admission (when
+//! the event had one), the decision and audit logs, the quality of the data behind it all, and
+//! recommendations for the next event, each naming the figure that triggered it. It renders as
+//! JSON ([`Report::to_json`]), CSV ([`Report::timeline_csv`], [`Report::decisions_csv`],
+//! [`Report::admission_csv`]) and one self-contained HTML page with inline SVG charts
+//! ([`Report::to_html`]).
 //!
 //! What it does not do: read files or the clock (the runtime hands the text in; nothing in the
 //! report depends on when it was made, so the same record always gives the same report), or
@@ -33,6 +34,7 @@
 //! * **SLA adherence** of a level is the share of ticks *with data for it* whose window figure
 //!   meets the threshold; it meets the target when that share is at least `sla.target`.
 
+mod admission;
 mod calendar;
 mod chart;
 mod csv;
@@ -51,6 +53,7 @@ use crate::metrics::{Figures, quantile};
 use crate::operator::AuditEntry;
 use crate::timeline::{CdnTick, Decision, DecisionKind, Tick, read_lines};
 
+pub use admission::{AdmissionSummary, AdmissionTimes, RateChange};
 pub use recommendation::Recommendation;
 
 /// A data source is fresh while its newest data is at most this many evaluation intervals old
@@ -167,6 +170,9 @@ pub struct Report {
     pub sla: SlaThresholds,
     /// One entry per CDN, in configuration order.
     pub cdns: Vec<CdnSummary>,
+    /// One entry per waiting room in the event's ticks, the event's own first; empty for an
+    /// event without one.
+    pub admission: Vec<AdmissionSummary>,
     /// Every decision of the controller during the event (and operators' actions as decided).
     pub decisions: Vec<Decision>,
     /// Every operator command during the event, applied or refused.
@@ -635,6 +641,7 @@ impl Report {
             .filter(|a| (from..=to).contains(&a.at_ms))
             .collect();
         audit.sort_by_key(|a| a.at_ms);
+        let admission = admission::summarise(&ticks, &durations, &options.event, &audit);
 
         let data_quality = data_quality(
             &rows,
@@ -677,6 +684,7 @@ impl Report {
                 target: sla.target,
             },
             cdns,
+            admission,
             decisions,
             audit,
             data_quality,
@@ -706,6 +714,12 @@ impl Report {
     /// Every decision and operator command, oldest first (`decisions.csv`).
     pub fn decisions_csv(&self) -> String {
         csv::decisions(self)
+    }
+
+    /// One row per tick per waiting room (`admission.csv`); `None` when the event's ticks have
+    /// no waiting room, so an event without one gets no empty file.
+    pub fn admission_csv(&self) -> Option<String> {
+        (!self.admission.is_empty()).then(|| csv::admission(self))
     }
 
     /// One self-contained HTML page (`report.html`).

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::{FRESH_INTERVALS, Report, ReportOptions, calendar, percent};
+use super::{AdmissionSummary, FRESH_INTERVALS, Report, ReportOptions, calendar, percent};
 
 /// Share of ticks with late or missing data above which a source is called unreliable.
 const LATE_SHARE: f64 = 0.05;
@@ -19,15 +19,30 @@ const CAPACITY_SHARE: f64 = 0.8;
 /// moved more than once an hour while no CDN changed state is churn, not protection.
 const REBALANCE_SWITCHES_PER_HOUR: f64 = 1.0;
 
+/// Share of the time after the doors that viewers may wait on the cap (or on the CDNs' spare
+/// capacity) before it counts as a constraint of the event rather than a moment of it.
+const HELD_SHARE: f64 = 0.1;
+
+/// An estimated wait above this, ms: at a pay-per-view kickoff, viewers who paid miss the
+/// start.
+const LONG_WAIT_MS: u64 = 5 * 60_000;
+
+/// Measured admissions below this share of the rate in force, with the queue empty in most
+/// ticks, mean arrivals, not the rate, set the pace.
+const DEMAND_SHARE: f64 = 0.5;
+
 /// One recommendation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Recommendation {
     /// A stable code (`below_sla`, `gated`, `near_capacity`, `frequent_rebalances`,
-    /// `late_probes`, `no_qoe`, `late_qoe`, `refused_qoe`, `publish_failures`, `gaps`,
-    /// `bad_lines`).
+    /// `admission_cap`, `admission_capacity`, `admission_long_wait`,
+    /// `admission_demand_limited`, `late_probes`, `no_qoe`, `late_qoe`, `refused_qoe`,
+    /// `publish_failures`, `gaps`, `bad_lines`).
     pub code: &'static str,
     /// The CDN concerned, if one.
     pub cdn: Option<String>,
+    /// The waiting room's event concerned, if one.
+    pub event: Option<String>,
     /// What to do.
     pub advice: String,
     /// The figure that triggered it.
@@ -38,8 +53,112 @@ fn rec(code: &'static str, cdn: Option<&str>, advice: String, trigger: String) -
     Recommendation {
         code,
         cdn: cdn.map(str::to_owned),
+        event: None,
         advice,
         trigger,
+    }
+}
+
+fn room_rec(code: &'static str, event: &str, advice: String, trigger: String) -> Recommendation {
+    Recommendation {
+        event: Some(event.to_owned()),
+        ..rec(code, None, advice, trigger)
+    }
+}
+
+/// What a waiting room's figures call for: viewers held at the cap or for want of spare
+/// capacity, long waits, or (the all-clear) admission set by arrivals rather than the rate.
+fn admission(out: &mut Vec<Recommendation>, room: &AdmissionSummary) {
+    let event = room.event.as_str();
+    let after_doors = room.time.after_doors_ms();
+    let share = |ms: u64| ms as f64 / after_doors.max(1) as f64;
+    if let Some(cap) = room.cap
+        && after_doors > 0
+        && share(room.held_at_cap_ms) >= HELD_SHARE
+    {
+        out.push(room_rec(
+            "admission_cap",
+            event,
+            format!(
+                "Raise {event}'s admission cap (now {cap}), with the CDN capacity commit to \
+                 carry it, so viewers who paid are not held while the stream has room."
+            ),
+            format!(
+                "viewers waited at the cap of {cap} for {}, {} of the {} after the doors \
+                 (peak {} active, {} waiting)",
+                calendar::duration(room.held_at_cap_ms),
+                percent(share(room.held_at_cap_ms)),
+                calendar::duration(after_doors),
+                room.peak_active,
+                room.peak_waiting
+            ),
+        ));
+    }
+    if after_doors > 0 && share(room.held_without_capacity_ms) >= HELD_SHARE {
+        out.push(room_rec(
+            "admission_capacity",
+            event,
+            "Raise the capacity commit with a CDN (and its capacity_bps) or add a CDN: the \
+             automatic rate stops admitting when no CDN has spare capacity."
+                .to_owned(),
+            format!(
+                "full at an automatic rate of zero with viewers waiting for {}, {} of the {} \
+                 after the doors",
+                calendar::duration(room.held_without_capacity_ms),
+                percent(share(room.held_without_capacity_ms)),
+                calendar::duration(after_doors)
+            ),
+        ));
+    }
+    if let (Some(wait), Some(at), Some(waiting), Some(rate)) = (
+        room.longest_wait_ms,
+        room.longest_wait_at_ms,
+        room.waiting_at_longest_wait,
+        room.rate_at_longest_wait_per_min,
+    ) && wait > LONG_WAIT_MS
+    {
+        // The pre-queue alone, at the rate, says whether earlier doors would have helped.
+        let backlog = match room.pre_queue {
+            Some(n) if n > 0 && rate > 0 => format!(
+                "; the pre-queue of {n} alone takes {} at {rate}/min",
+                calendar::duration(n * 60_000 / u64::from(rate))
+            ),
+            _ => String::new(),
+        };
+        out.push(room_rec(
+            "admission_long_wait",
+            event,
+            format!(
+                "Open {event}'s doors earlier or raise its rate above {rate}/min, so the queue \
+                 clears before kickoff."
+            ),
+            format!(
+                "the newest arrival's estimated wait reached {} at {} UTC, with {waiting} \
+                 waiting{backlog}",
+                calendar::duration(wait),
+                calendar::clock(at, true)
+            ),
+        ));
+    }
+    if let Some(measured) = room.measured_share
+        && measured < DEMAND_SHARE
+        && room.settled_empty_ticks * 2 > room.settled_open_ticks
+    {
+        out.push(room_rec(
+            "admission_demand_limited",
+            event,
+            format!(
+                "Nothing to change in {event}'s rate: viewers arrived slower than it let them \
+                 in, so they waited on the line delay, not on the rate."
+            ),
+            format!(
+                "measured admissions were {} of the rate in force over {} open ticks from a \
+                 minute after the doors, and the queue was empty in {} of them",
+                percent(measured),
+                room.settled_open_ticks,
+                room.settled_empty_ticks
+            ),
+        ));
     }
 }
 
@@ -118,6 +237,10 @@ pub fn recommend(report: &Report, options: &ReportOptions) -> Vec<Recommendation
                 trigger,
             ));
         }
+    }
+
+    for room in &report.admission {
+        admission(&mut out, room);
     }
 
     let hours = summary.duration_ms.max(summary.interval_ms) as f64 / 3_600_000.0;

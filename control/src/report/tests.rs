@@ -9,7 +9,7 @@ use usher_shared::health::CdnState;
 
 use super::*;
 use crate::operator::AuditEntry;
-use crate::timeline::{EventViewers, PublishStatus};
+use crate::timeline::{AdmissionTick, EventViewers, PublishStatus};
 
 const T0: u64 = 1_795_378_500_000; // 2026-11-22T20:15:00Z
 
@@ -512,4 +512,338 @@ fn the_json_report_carries_the_figures_but_not_the_ticks() {
     assert_eq!(v["cdns"][0]["sla"][0]["level"], "ttfb_p95");
     assert_eq!(v["summary"]["start"], "2026-11-22T20:15:00.000Z");
     assert!(v.get("ticks").is_none());
+}
+
+/// One waiting room's figures in a tick: `(state, waiting, admitted, active, operator rate,
+/// measured rate, newest wait)`, with a cap of 10 and a configured rate of 60 per minute (the
+/// rate in force is the operator's when there is one).
+type Room = (&'static str, u64, u64, u64, Option<u32>, u64, Option<u64>);
+
+fn room(
+    event: &str,
+    (state, waiting, admitted, active, operator, measured, wait): Room,
+) -> AdmissionTick {
+    serde_json::from_value(serde_json::json!({
+        "event": event,
+        "state": state,
+        "frontier_ms": T0,
+        "waiting": waiting,
+        "admitted": admitted,
+        "active": active,
+        "cap": 10,
+        "configured_rate_per_min": 60,
+        "operator_rate_per_min": operator,
+        "rate_per_min": operator.unwrap_or(60),
+        "measured_rate_per_min": measured,
+        "newest_wait_ms": wait,
+    }))
+    .unwrap()
+}
+
+/// Ticks of "final" 5 s apart, each with the rooms of `events` in the given states.
+fn ticks_with_rooms(events: &[&str], rooms: &[Room]) -> Vec<Tick> {
+    rooms
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut t = tick(i as u64, T0 + i as u64 * 5000, vec![cdn("a", r.3)]);
+            t.admission = events.iter().map(|e| room(e, *r)).collect();
+            t
+        })
+        .collect()
+}
+
+/// A kickoff surge through a waiting room with a cap of 10: a pre-queue of 8, the doors at
+/// 20:15:10, the cap held for two ticks, an operator's rate of 30 for two paused ticks, then
+/// back to the configured rate with the queue empty.
+const SURGE: [Room; 9] = [
+    ("before_doors", 5, 0, 0, None, 0, None),
+    ("before_doors", 8, 0, 0, None, 0, None),
+    ("open", 6, 2, 2, None, 24, Some(400_000)),
+    ("open", 4, 6, 6, None, 72, Some(200_000)),
+    ("full", 3, 10, 10, None, 48, None),
+    ("full", 3, 10, 10, None, 48, None),
+    ("open", 2, 11, 9, Some(30), 36, Some(240_000)),
+    ("paused", 2, 11, 9, Some(30), 12, None),
+    ("open", 0, 13, 9, None, 24, None),
+];
+
+fn rate_command(at_ms: u64, rate: &str, why: &str) -> AuditEntry {
+    AuditEntry {
+        at_ms,
+        who: "ana".into(),
+        why: why.into(),
+        action: format!("admission rate final {rate}"),
+        outcome: "applied".into(),
+    }
+}
+
+#[test]
+fn a_timeline_without_a_waiting_room_has_no_admission_section_chart_or_csv() {
+    let r = build(&[
+        tick(1, T0, vec![cdn("a", 3)]),
+        tick(2, T0 + 5000, vec![cdn("a", 4)]),
+    ]);
+    assert!(r.admission.is_empty());
+    assert_eq!(r.admission_csv(), None);
+    let html = r.to_html();
+    assert!(!html.contains(r#"id="admission"#), "no section");
+    assert!(!html.contains("chart-admission"), "no empty chart");
+    assert!(!html.contains("admission.csv"), "no file named");
+    assert_eq!(html.matches("<svg ").count(), 10);
+    let v: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+    assert_eq!(v["admission"], serde_json::json!([]));
+}
+
+#[test]
+fn a_surge_gives_the_doors_totals_peaks_and_time_in_each_state() {
+    let ticks = ticks_with_rooms(&["final"], &SURGE);
+    let r = record_with_text(
+        &ticks,
+        &[],
+        &[
+            rate_command(T0 + 27_000, "30", "cdn-b degraded"),
+            rate_command(T0 + 38_000, "configured", "cdn-b back"),
+        ],
+    );
+    let [a] = r.admission.as_slice() else {
+        panic!("{:?}", r.admission)
+    };
+    assert_eq!(a.event, "final");
+    assert_eq!(a.ticks, 9);
+    assert_eq!(a.doors_open_ms, Some(T0 + 10_000));
+    assert!(!a.open_at_first_tick);
+    assert_eq!(a.pre_queue, Some(8));
+    assert_eq!(a.queue_emptied_ms, Some(T0 + 40_000));
+    assert_eq!(a.admitted, 13);
+    assert_eq!((a.peak_waiting, a.peak_waiting_at_ms), (8, Some(T0 + 5000)));
+    assert_eq!(
+        (
+            a.peak_measured_rate_per_min,
+            a.peak_measured_at_ms,
+            a.rate_at_peak_per_min
+        ),
+        (72, Some(T0 + 15_000), Some(60))
+    );
+    assert_eq!(
+        (
+            a.longest_wait_ms,
+            a.longest_wait_at_ms,
+            a.waiting_at_longest_wait
+        ),
+        (Some(400_000), Some(T0 + 10_000), Some(6))
+    );
+    // Each tick stands for 5 s: two before the doors, four open, two full, one paused.
+    assert_eq!(
+        a.time,
+        AdmissionTimes {
+            before_doors_ms: 10_000,
+            open_ms: 20_000,
+            paused_ms: 5000,
+            full_ms: 10_000,
+        }
+    );
+    assert_eq!(a.cap, Some(10));
+    assert_eq!(a.peak_active, 10);
+    assert_eq!(a.cap_reached_at_ms, Some(T0 + 20_000));
+    assert_eq!((a.at_cap_ms, a.held_at_cap_ms), (10_000, 10_000));
+    assert_eq!(a.held_without_capacity_ms, 0);
+    assert_eq!(a.configured_rate_per_min, Some(60));
+    let changes: Vec<_> = a
+        .rate_changes
+        .iter()
+        .map(|c| {
+            (
+                c.at_ms,
+                c.operator_rate_per_min,
+                c.who.as_deref(),
+                c.why.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (T0 + 30_000, Some(30), Some("ana"), Some("cdn-b degraded")),
+            (T0 + 40_000, None, Some("ana"), Some("cdn-b back")),
+        ]
+    );
+    // Too short for the measured rate (a minute's worth) to settle.
+    assert_eq!((a.settled_open_ticks, a.measured_share), (0, None));
+}
+
+#[test]
+fn a_surge_held_at_the_cap_with_long_waits_is_recommended_on_with_its_figures() {
+    let r = build(&ticks_with_rooms(&["final"], &SURGE));
+    let rooms: Vec<_> = r
+        .recommendations
+        .iter()
+        .filter(|x| x.event.is_some())
+        .map(|x| (x.code, x.event.as_deref(), x.trigger.as_str()))
+        .collect();
+    assert_eq!(
+        rooms,
+        [
+            (
+                "admission_cap",
+                Some("final"),
+                "viewers waited at the cap of 10 for 10 s, 28.6 % of the 35 s after the doors \
+                 (peak 10 active, 8 waiting)"
+            ),
+            (
+                "admission_long_wait",
+                Some("final"),
+                "the newest arrival's estimated wait reached 6 min 40 s at 20:15:10 UTC, with 6 \
+                 waiting; the pre-queue of 8 alone takes 8 s at 60/min"
+            ),
+        ]
+    );
+    let html = r.to_html();
+    assert!(
+        html.contains("Because final: viewers waited at the cap of 10"),
+        "{html}"
+    );
+}
+
+#[test]
+fn admission_that_kept_up_with_arrivals_is_called_demand_limited() {
+    // The doors, then 20 open ticks (100 s) admitting 6 a minute against 60 with an empty queue.
+    let mut rooms = vec![("before_doors", 2, 0, 0, None, 0, None)];
+    rooms.extend((0..20).map(|i| ("open", 0, 2 + i / 10, 2, None, 6, None)));
+    let r = build(&ticks_with_rooms(&["final"], &rooms));
+    let a = &r.admission[0];
+    // From a minute after the doors (at T0 + 5 s): ticks at 65 s … 100 s.
+    assert_eq!((a.settled_open_ticks, a.settled_empty_ticks), (8, 8));
+    assert_eq!(a.measured_share, Some(0.1));
+    let demand = r
+        .recommendations
+        .iter()
+        .find(|x| x.code == "admission_demand_limited")
+        .unwrap();
+    assert_eq!(
+        demand.trigger,
+        "measured admissions were 10.0 % of the rate in force over 8 open ticks from a minute \
+         after the doors, and the queue was empty in 8 of them"
+    );
+    assert!(
+        !r.recommendations.iter().any(|x| x.code == "admission_cap"),
+        "{:?}",
+        r.recommendations
+    );
+}
+
+#[test]
+fn the_admitted_count_restarts_from_zero_with_the_controller() {
+    let rooms: Vec<Room> = [3, 7, 2, 5]
+        .iter()
+        .map(|&n| ("open", 0, n, 0, None, 0, None))
+        .collect();
+    let r = build(&ticks_with_rooms(&["final"], &rooms));
+    // 3, then +4, then a restart: 2 from zero, then +3.
+    assert_eq!(r.admission[0].admitted, 12);
+    assert!(r.admission[0].open_at_first_tick);
+    assert_eq!(r.admission[0].pre_queue, None);
+}
+
+#[test]
+fn the_waiting_room_section_has_its_charts_and_escapes_event_names() {
+    let evil = "<b>\"semi\"</b>";
+    let ticks = ticks_with_rooms(&[evil, "final"], &SURGE);
+    let r = record_with_text(
+        &ticks,
+        &[],
+        &[rate_command(T0 + 27_000, "30", "<script>x</script>")],
+    );
+    // The report's own event first, the neighbour's after.
+    let events: Vec<&str> = r.admission.iter().map(|a| a.event.as_str()).collect();
+    assert_eq!(events, ["final", evil]);
+    let html = r.to_html();
+    assert!(html.contains(r#"<section id="admission"><h2>Waiting rooms</h2>"#));
+    for raw in ["<b>\"semi", "<script>x"] {
+        assert!(!html.contains(raw), "{raw} unescaped");
+    }
+    assert!(html.contains("<h3>&lt;b&gt;&quot;semi&quot;&lt;/b&gt;</h3>"));
+    assert!(html.contains(r#"data-event="&lt;b&gt;&quot;semi&quot;&lt;/b&gt;""#));
+    assert!(
+        html.contains("&lt;script&gt;x&lt;/script&gt;"),
+        "the why, escaped"
+    );
+    // The CDN charts are unchanged; each room adds queue, rate and active charts and a state
+    // strip, every line drawn.
+    assert_eq!(html.matches("<svg ").count(), 10 + 2 * 4);
+    for series in ["waiting", "measured", "in force", "active"] {
+        let drawn = html
+            .split(&format!(r#"data-series="{series}" d=""#))
+            .skip(1)
+            .filter(|rest| rest.starts_with('M'))
+            .count();
+        assert_eq!(drawn, 2, "{series}");
+    }
+    // The cap is drawn as a dashed line on each room's active chart.
+    let section = html.split(r#"<section id="admission">"#).nth(1).unwrap();
+    assert_eq!(section.matches(r#"<line class="threshold""#).count(), 2);
+    for state in ["before_doors", "open", "paused", "full"] {
+        assert!(
+            html.contains(&format!(r#"data-state="{state}""#)),
+            "{state}"
+        );
+    }
+    assert!(html.contains("admission.csv"), "the footer names the file");
+}
+
+#[test]
+fn admission_csv_has_a_row_per_tick_per_room_and_defuses_formulas() {
+    let ticks = ticks_with_rooms(&["final", "=cmd()"], &SURGE[..3]);
+    let csv = build(&ticks).admission_csv().unwrap();
+    let rows: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 1 + 3 * 2);
+    assert_eq!(rows[0], csv::ADMISSION_HEADER.join(","));
+    for row in &rows {
+        assert_eq!(row.split(',').count(), csv::ADMISSION_HEADER.len(), "{row}");
+    }
+    assert_eq!(
+        rows[5],
+        "2026-11-22T20:15:10.000Z,2,final,open,2026-11-22T20:15:00.000Z,6,2,2,10,60,,60,24,400000"
+    );
+    assert!(
+        rows[6].starts_with("2026-11-22T20:15:10.000Z,2,'=cmd(),open,"),
+        "{}",
+        rows[6]
+    );
+    assert!(csv.ends_with("\r\n"));
+}
+
+#[test]
+fn full_at_a_rate_of_zero_is_a_want_of_capacity_and_full_at_a_rate_is_the_cap() {
+    // The cap: full just below it (the next viewers would pass it). Capacity: the automatic
+    // rate at zero, far below the cap.
+    let mut ticks = ticks_with_rooms(
+        &["final"],
+        &[
+            ("open", 4, 0, 2, None, 0, None),
+            ("full", 4, 6, 9, None, 0, None),
+            ("full", 4, 6, 3, None, 0, None),
+            ("full", 4, 6, 3, None, 0, None),
+        ],
+    );
+    for t in &mut ticks[2..] {
+        t.admission[0].configured_rate_per_min = None;
+        t.admission[0].rate_per_min = 0;
+    }
+    let r = build(&ticks);
+    let a = &r.admission[0];
+    assert_eq!((a.at_cap_ms, a.held_at_cap_ms), (5000, 5000));
+    assert_eq!(a.cap_reached_at_ms, Some(T0 + 5000));
+    assert_eq!(a.held_without_capacity_ms, 10_000);
+    assert_eq!(a.configured_rate_per_min, None, "automatic");
+    let capacity = r
+        .recommendations
+        .iter()
+        .find(|x| x.code == "admission_capacity")
+        .unwrap();
+    assert_eq!(
+        capacity.trigger,
+        "full at an automatic rate of zero with viewers waiting for 10 s, 50.0 % of the 20 s \
+         after the doors"
+    );
 }

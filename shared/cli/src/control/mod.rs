@@ -41,7 +41,8 @@ pub(crate) enum ControlCommand {
     /// scoring and assignment code; prints one JSON report (docs/simulation.md).
     Simulate(simulate::SimulateArgs),
     /// Write the post-event report of one event from the controller's data directory:
-    /// report.html (charts), report.json, timeline.csv and decisions.csv.
+    /// report.html (charts), report.json, timeline.csv, decisions.csv and, for an event with a
+    /// waiting room, admission.csv.
     Report(report::ReportArgs),
 }
 

@@ -4,7 +4,9 @@
 //! `audit.jsonl`; the last two may be absent: a calm event with no operator has none), the SLA
 //! and interval from the controller's configuration when `--config` is given (the defaults
 //! otherwise), hands the text to [`usher_control::report`] and writes `report.html`,
-//! `report.json`, `timeline.csv` and `decisions.csv` into `--out`, printing each path.
+//! `report.json`, `timeline.csv` and `decisions.csv` into `--out`, and `admission.csv` when
+//! the event had a waiting room (none otherwise, rather than an empty file), printing each
+//! path.
 //!
 //! Exit codes: 0 with the files written, 2 when the data directory has no timeline, the event
 //! has no tick in it, or the configuration cannot be read (a message on stderr), 1 when a file
@@ -26,8 +28,8 @@ pub(crate) struct ReportArgs {
     /// The event to report on (an `[[event]]` id).
     #[arg(long)]
     event: String,
-    /// The directory to write report.html, report.json, timeline.csv and decisions.csv into
-    /// (created if missing).
+    /// The directory to write report.html, report.json, timeline.csv, decisions.csv and, for an
+    /// event with a waiting room, admission.csv into (created if missing).
     #[arg(long)]
     out: PathBuf,
     /// The controller's data directory.
@@ -80,12 +82,13 @@ pub(crate) fn run(args: &ReportArgs) -> Result<ExitCode> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let json = report.to_json().context("serialising report.json")?;
     let files = [
-        ("report.html", report.to_html()),
-        ("report.json", json),
-        ("timeline.csv", report.timeline_csv()),
-        ("decisions.csv", report.decisions_csv()),
+        ("report.html", Some(report.to_html())),
+        ("report.json", Some(json)),
+        ("timeline.csv", Some(report.timeline_csv())),
+        ("decisions.csv", Some(report.decisions_csv())),
+        ("admission.csv", report.admission_csv()),
     ];
-    for (name, contents) in files {
+    for (name, contents) in files.into_iter().filter_map(|(n, c)| Some((n, c?))) {
         let path = args.out.join(name);
         std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
         print_line(&path.display().to_string()).context("writing to stdout")?;
