@@ -42,9 +42,12 @@ EDGE_ASSETS := target/edge-assets
 HLS_JS_VERSION := $(shell sed -n 's/^ *"hls.js": *"\([^"]*\)".*/\1/p' $(ASSETS_DIR)/package.json)
 HLS_JS_ASSET := $(EDGE_ASSETS)/hls.js/$(HLS_JS_VERSION)/hls.light.min.js
 
-# A message may hold commas: `call` splits them into further arguments, joined back here.
+# A message may hold commas: `call` splits them into further arguments, joined back here. Each
+# message says how long make has been running (minutes:seconds), so a log shows each step's time.
 comma := ,
-say = printf '\n\033[1m==> %s\033[0m\n' "$(1)$(if $(2),$(comma)$(2))$(if $(3),$(comma)$(3))$(if $(4),$(comma)$(4))"
+MAKE_STARTED := $(shell date +%s)
+say = make_s=$$(( $$(date +%s) - $(MAKE_STARTED) )); \
+	printf '\n\033[1m==> [%d:%02d] %s\033[0m\n' $$((make_s / 60)) $$((make_s % 60)) "$(1)$(if $(2),$(comma)$(2))$(if $(3),$(comma)$(3))$(if $(4),$(comma)$(4))"
 
 .PHONY: help run test test-terraform setup toolchain venv apt-python apt-origin apt-browser apt-npm node-deps edge-assets cloudflare-tools cloudflare-worker viceroy fmt clippy doc unit browser wasm-check wasm-tests mutants bench fuzz clean
 
