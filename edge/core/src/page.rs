@@ -117,12 +117,20 @@ macro_rules! page_head {
 /// value is never itself searched for holes). Kept small on purpose: the whole page stays under
 /// 2.75 KiB, so the answer fits in two packets and the viewer waits only on the manifest.
 ///
-/// hls.js runs with its live defaults (the browser test checks them on every hls.js upgrade):
-/// `lowLatencyMode: true`, so a low-latency playlist (with parts) plays at its advertised part
-/// hold-back, and `liveSyncDurationCount: 3`, so a regular live stream plays three target
-/// durations behind the live edge, as the HLS specification recommends. Any fatal hls.js error
-/// means the manifest or its media cannot be loaded or played, so the page asks the edge for the
-/// reason; hls.js itself has already retried what is worth retrying (not the 4xx refusals).
+/// hls.js plays the stream at standard latency, `lowLatencyMode: false`: whole segments, one
+/// blocking playlist reload per segment, three target durations behind the live edge
+/// (`liveSyncDurationCount: 3`, hls.js's default, as RFC 8216 §6.3.3 recommends), though the
+/// origin also lists parts (LL-HLS) for players that want them. Two reasons. In low-latency
+/// mode, hls.js 1.7.4 stopped loading media for 1 to 4 s after a Content Steering pathway switch
+/// that came just as a segment completed: the new pathway's copy of the parts is not marked
+/// loaded, so hls.js keeps choosing the segment already buffered until its parts leave the
+/// playlist (the local event's browser test saw it in about one run in two). Steering moves
+/// viewers all event long, so that stall would be routine. And at a million viewers, parts with
+/// a playlist reload per part (RFC 8216bis §6.2.5.2) multiply the requests every CDN and edge
+/// answers by about four, for a few seconds less latency. The browser tests check that no part
+/// is loaded. Any fatal hls.js error means the manifest or its media cannot be loaded or played,
+/// so the page asks the edge for the reason; hls.js itself has already retried what is worth
+/// retrying (not the 4xx refusals).
 ///
 /// The page adds CMCD to every request to a CDN (CTA-5004 request mode, §3.1: one `CMCD` query
 /// parameter, no extra header, so no CORS preflight): the light build of hls.js leaves its own
@@ -178,7 +186,7 @@ const TEMPLATE: &str = concat!(
     r#"{retryDelayMs:500,maxRetryDelayMs:500});"#,
     // CMCD (see above). `xhrSetup` may open the request itself, at another URL (hls.js's
     // documented hook); it must not throw, or hls.js opens the request and calls it again.
-    r#"let w=0;const q=Math.random(),h=new Hls({xhrSetup:(x,r)=>{"#,
+    r#"let w=0;const q=Math.random(),h=new Hls({lowLatencyMode:!1,xhrSetup:(x,r)=>{"#,
     r#"if(new URL(r,U).host==U.host)return;const b=v.buffered,"#,
     r#"l=((h.levels||[])[h.currentLevel]||{}).bitrate/1e3|0,"#,
     r#"k=["bl="+((b.length&&b.end(b.length-1)-v.currentTime)*10|0)*100,l&&"br="+l,w&&"bs","#,
@@ -492,7 +500,7 @@ mod tests {
     fn requests_to_a_cdn_carry_cmcd_as_a_query_parameter_for_the_controller() {
         let p = page("final-2026", "The Final");
         let html = text(&p);
-        assert!(html.contains(r#"new Hls({xhrSetup:"#));
+        assert!(html.contains(r#"new Hls({lowLatencyMode:!1,xhrSetup:"#));
         assert!(html.contains(r#"+"CMCD="+E(k.join())"#));
         // The keys in CTA-5004's order, the session id quoted (an RFC 8941 string).
         let keys = ["\"bl=\"", "\"br=\"", "\"bs\"", "\"mtp=\"", "'sid=\"'"];

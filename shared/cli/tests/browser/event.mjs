@@ -42,6 +42,9 @@ const SCREENSHOTS = process.env.SCREENSHOT_DIR || '/tmp';
 const SEGMENT_S = 2; // usher origin's default --segment-seconds
 const SESSION_TTL_S = 30; // the least the edge allows
 const VIEWERS = 4;
+// Freezes longer than this are explained in the log (requests, errors, buffer) even when they
+// pass, to study a flaky run; failing ones always are.
+const EXPLAIN_MS = Number(process.env.USHER_EXPLAIN_FREEZES_MS || Infinity);
 
 let passed = 0;
 let failed = 0;
@@ -93,7 +96,7 @@ let cdnOf = () => null;
 async function openViewer(browser, name, url) {
   const context = await browser.newContext({ viewport: { width: 800, height: 560 } });
   const page = await context.newPage();
-  const viewer = { name, context, page, requests: [], errors: [] };
+  const viewer = { name, context, page, requests: [], sent: [], errors: [] };
   // By the path alone: the query's token names paths too (its ACL).
   const kind = (u) => {
     const path = new URL(u).pathname;
@@ -118,6 +121,8 @@ async function openViewer(browser, name, url) {
     }
   });
   page.on('requestfailed', (request) => record(request, false, 0));
+  // When each request went out, to tell a slow answer from none (explainFreeze).
+  page.on('request', (request) => viewer.sent.push({ t: Date.now(), url: request.url() }));
   page.on('pageerror', (e) => viewer.errors.push(String(e)));
   await page.addInitScript(() => {
     // hls.js's errors, as the page's own instance reports them (the page keeps it private).
@@ -127,9 +132,16 @@ async function openViewer(browser, name, url) {
       configurable: true,
       get: () => Hls,
       set: (value) => {
+        // hls.js's own log, the newest 3000 lines, to explain a freeze (see explainFreeze).
+        window.hlsLog = [];
+        const keep = (level) => (...args) => {
+          window.hlsLog.push([Date.now(), `${level} ${args.map(String).join(' ')}`.slice(0, 300)]);
+          if (window.hlsLog.length > 3000) window.hlsLog.splice(0, 1000);
+        };
+        const debug = { log: keep('log'), info: keep('info'), warn: keep('warn'), error: keep('error'), debug: () => {}, trace: () => {} };
         Hls = class extends value {
           constructor(config) {
-            super(config);
+            super({ ...config, debug });
             this.on('hlsError', (_, d) => window.hlsErrors.push({
               t: Date.now(), fatal: d.fatal, details: d.details,
               url: d.url || d.frag?.url || d.context?.url, code: d.response?.code,
@@ -142,7 +154,11 @@ async function openViewer(browser, name, url) {
     const start = () => {
       const v = document.getElementById('v');
       if (!v) return setTimeout(start, 50);
-      setInterval(() => window.clock.push([Date.now(), v.currentTime, v.paused]), 100);
+      setInterval(() => {
+        const b = v.buffered;
+        const ahead = b.length ? b.end(b.length - 1) - v.currentTime : 0;
+        window.clock.push([Date.now(), v.currentTime, v.paused, ahead]);
+      }, 100);
     };
     start();
   });
@@ -155,9 +171,10 @@ async function clock(viewer) {
 }
 
 // The longest time the video's clock stood still once it had started, within [from, to] (wall
-// clock ms), and how far it advanced.
+// clock ms), when that freeze began, and how far the clock advanced.
 function freezes(samples, from, to) {
   let longest = 0;
+  let longestAt = null;
   let stillSince = null;
   let last = null;
   let first = null;
@@ -166,14 +183,43 @@ function freezes(samples, from, to) {
     if (first === null) first = [t, time];
     if (last && time === last[1]) {
       stillSince ??= last[0];
-      longest = Math.max(longest, t - stillSince);
+      if (t - stillSince > longest) [longest, longestAt] = [t - stillSince, stillSince];
     } else {
       stillSince = null;
     }
     last = [t, time];
   }
   const advanced = first && last ? last[1] - first[1] : 0;
-  return { longestMs: longest, advancedS: advanced };
+  return { longestMs: longest, longestAt, advancedS: advanced };
+}
+
+// What a viewer saw around a freeze, for the log of a failed check: the buffer ahead of the
+// playhead, every request and every hls.js error from 10 s before the freeze to its end, in
+// milliseconds relative to the freeze's start.
+async function explainFreeze(viewer, f) {
+  if (f.longestAt === null) return;
+  const from = f.longestAt - 10_000;
+  const to = f.longestAt + f.longestMs;
+  const rel = (t) => String(t - f.longestAt).padStart(6);
+  const samples = (await clock(viewer)).filter(([t], i) => t >= from && t <= to && i % 5 === 0);
+  const errors = (await viewer.page.evaluate(() => window.hlsErrors))
+    .filter((e) => e.t >= from && e.t <= to);
+  const log = (await viewer.page.evaluate(() => window.hlsLog ?? []))
+    .filter(([t]) => t >= from && t <= to);
+  // A playlist request's blocking-reload directives (RFC 8216bis §6.2.5.2), not its token.
+  const directives = (u) => [...new URL(u).searchParams]
+    .filter(([k]) => k.startsWith('_HLS_')).map(([k, v]) => `${k}=${v}`).join('&');
+  const lines = [
+    ...samples.map(([t, time, paused, ahead]) => [t, `clock ${round(time, 2)} s, buffer ${round(ahead ?? 0, 2)} s ahead${paused ? ', paused' : ''}`]),
+    ...viewer.requests.filter((r) => r.t >= from && r.t <= to)
+      .map((r) => [r.t, `${r.kind} ${r.status} ${r.cdn ?? '-'} ${new URL(r.url).pathname} ${directives(r.url)}`]),
+    ...viewer.sent.filter((r) => r.t >= from && r.t <= to)
+      .map((r) => [r.t, `sent ${cdnOf(r.url) ?? '-'} ${new URL(r.url).pathname} ${directives(r.url)}`]),
+    ...log.map(([t, line]) => [t, `hls.js: ${line}`]),
+    ...errors.map((e) => [e.t, `hls.js ${e.fatal ? 'fatal ' : ''}${e.details} ${e.code ?? ''} ${e.url ? new URL(e.url).pathname : ''}`]),
+  ].sort((a, b) => a[0] - b[0]);
+  console.log(`  ${viewer.name}'s freeze of ${f.longestMs} ms (times in ms from its start):`);
+  for (const [t, what] of lines) console.log(`  ${rel(t)}  ${what}`);
 }
 
 // The CDN a viewer fetches media from now: that of its last successful media request.
@@ -190,6 +236,16 @@ function cdnPath(viewer, from) {
     if (path[path.length - 1] !== r.cdn) path.push(r.cdn);
   }
   return path;
+}
+
+// hls.js errors counted by kind and answer: "fragLoadError 502 ×3, levelLoadError 502 ×1".
+function summarize(errors) {
+  const counts = {};
+  for (const e of errors) {
+    const key = `${e.details}${e.code ? ` ${e.code}` : ''}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return Object.entries(counts).map(([key, n]) => `${key} ×${n}`).join(', ') || 'none';
 }
 
 async function state(dashboard) {
@@ -277,7 +333,14 @@ try {
     check(`${viewer.name} plays 30 s of live video with no stall`,
       f.advancedS >= 29 && f.longestMs <= 1000,
       `advanced ${round(f.advancedS, 1)} s, longest freeze ${f.longestMs} ms`);
+    if (f.longestMs > Math.min(1000, EXPLAIN_MS)) await explainFreeze(viewer, f);
   }
+  // The page plays at standard latency (edge/core/src/page.rs says why): whole segments, though
+  // the origin also lists parts (`{msn}.{part}.m4s`), and a playlist reload per segment.
+  const parts = viewers.flatMap((v) => v.requests.filter((r) => /\.\d+\.m4s$/.test(new URL(r.url).pathname)));
+  check('every viewer loads whole segments, never a part',
+    parts.length === 0 && viewers.every((v) => v.requests.some((r) => r.kind === 'media' && r.ok)),
+    parts.slice(0, 3).map((r) => new URL(r.url).pathname).join(' '));
   await viewers[0].page.screenshot({ path: join(SCREENSHOTS, 'event-player.png') });
   // The players' CMCD (one session id each) reaches the controller through the CDNs' edges.
   const heard = (await state(running.dashboard)).ticks.at(-1);
@@ -346,6 +409,7 @@ try {
     check(`${viewer.name} plays through ${down}'s outage with no stall longer than one segment`,
       f.longestMs <= SEGMENT_S * 1000 && f.advancedS >= 15,
       `longest freeze ${f.longestMs} ms, advanced ${round(f.advancedS, 1)} s`);
+    if (f.longestMs > Math.min(SEGMENT_S * 1000, EXPLAIN_MS)) await explainFreeze(viewer, f);
   }
   for (const viewer of onDown) {
     // A player reloads each of its playlists (the video rendition's, the audio's) in a loop of
@@ -389,12 +453,13 @@ try {
     check(`${viewer.name} plays on after zone a's origin node is killed, no gap longer than one segment`,
       f.longestMs <= SEGMENT_S * 1000 && f.advancedS >= 15 && media.some((r) => r.ok),
       `longest freeze ${f.longestMs} ms, advanced ${round(f.advancedS, 1)} s, ${media.filter((r) => r.ok).length} media answers`);
+    if (f.longestMs > Math.min(SEGMENT_S * 1000, EXPLAIN_MS)) await explainFreeze(viewer, f);
   }
   for (const viewer of viewers) {
     const errors = await viewer.page.evaluate(() => window.hlsErrors);
     const fatal = errors.filter((e) => e.fatal);
     check(`${viewer.name}'s player met no fatal error`, fatal.length === 0,
-      `${errors.length} errors, fatal: ${JSON.stringify(fatal).slice(0, 600)}`);
+      `${errors.length} errors (${summarize(errors)}), fatal: ${JSON.stringify(fatal).slice(0, 600)}`);
   }
   check('the page threw no script error', viewers.every((v) => v.errors.length === 0),
     viewers.flatMap((v) => v.errors).join('; '));
