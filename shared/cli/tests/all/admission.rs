@@ -403,4 +403,53 @@ fn a_kickoff_surge_is_admitted_at_the_rate_within_the_cap_with_the_early_crowd_s
     logged.sort_unstable();
     held.sort_unstable();
     assert_eq!(logged, held);
+
+    // 4. The post-event report tells the same story from the controller's record.
+    let out = dir.path().join("report");
+    let report = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(["control", "report", "--event", "final-2026", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let room = &json["admission"][0];
+    assert_eq!(room["event"], "final-2026", "{room}");
+    // The controller ticks once a second: it sees the doors within a tick or two.
+    let opened = room["doors_open_ms"].as_u64().unwrap();
+    assert!(
+        opened.abs_diff(doors) <= 2_500,
+        "doors at {opened}, configured {doors}"
+    );
+    assert_eq!(room["pre_queue"], EARLY as u64, "{room}");
+    // The last admissions may reach the controller after its last tick.
+    let counted = room["admitted"].as_u64().unwrap();
+    assert!(
+        counted <= total && counted + 3 >= total,
+        "{counted} counted, {total} admitted"
+    );
+    assert_eq!(room["cap"], CAP);
+    assert!(room["peak_active"].as_u64().unwrap() <= CAP, "{room}");
+    assert!(room["cap_reached_at_ms"].as_u64().is_some(), "{room}");
+    let csv = std::fs::read_to_string(out.join("admission.csv")).unwrap();
+    // A row per tick, the event in the third column.
+    assert!(
+        csv.lines().count() > 5
+            && csv
+                .lines()
+                .skip(1)
+                .all(|l| l.split(',').nth(2) == Some("final-2026")),
+        "{csv}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains(r#"<section id="admission">"#));
 }
