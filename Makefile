@@ -40,7 +40,7 @@ ASSETS_DIR := edge/assets
 ASSETS_STAMP := $(ASSETS_DIR)/node_modules/.installed
 EDGE_ASSETS := target/edge-assets
 HLS_JS_VERSION := $(shell sed -n 's/^ *"hls.js": *"\([^"]*\)".*/\1/p' $(ASSETS_DIR)/package.json)
-HLS_JS_ASSET := $(EDGE_ASSETS)/hls.js/$(HLS_JS_VERSION)/hls.light.min.js
+HLS_JS_ASSET := $(EDGE_ASSETS)/hls.js/$(HLS_JS_VERSION)/hls.min.js
 
 # A message may hold commas: `call` splits them into further arguments, joined back here. Each
 # message says how long make has been running (minutes:seconds), so a log shows each step's time.
@@ -137,7 +137,7 @@ $(HLS_JS_ASSET): $(ASSETS_STAMP) edge/core/src/page.rs
 	@grep -q '"$(HLS_JS_VERSION)"' edge/core/src/page.rs || \
 		{ echo "edge/core/src/page.rs does not serve hls.js $(HLS_JS_VERSION), the version edge/assets pins"; exit 1; }
 	@mkdir -p $(@D)
-	cp $(ASSETS_DIR)/node_modules/hls.js/dist/hls.light.min.js $@
+	cp $(ASSETS_DIR)/node_modules/hls.js/dist/hls.min.js $@
 
 # The Cloudflare Worker's build tools, at pinned versions in $(TOOLS), found there by version
 # and compiled only when missing (each takes minutes): worker-build, and the wasm-bindgen CLI at

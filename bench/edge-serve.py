@@ -246,7 +246,7 @@ def fastly_manifest(work, config, origin_port, name):
         f"[local_server.backends.{q(origin)}]\nurl = {q(f'http://127.0.0.1:{origin_port}/')}\n"
         "first_byte_timeout_ms = 10000\nbetween_bytes_timeout_ms = 10000\n\n"
         for origin in origins)
-    hls_js = "hls.js/1.7.4/hls.light.min.js"
+    hls_js = "hls.js/1.7.4/hls.min.js"
     manifest = f"""manifest_version = 3
 name = "usher-bench"
 language = "other"

@@ -28,7 +28,7 @@ const repo = resolve(here, '../../..');
 const CONFORMANCE = join(repo, 'edge/core/tests/conformance/config');
 // The Linux x86-64 build, pinned by edge/cloudflare/package-lock.json.
 const WORKERD = join(repo, 'edge/cloudflare/node_modules/@cloudflare/workerd-linux-64/bin/workerd');
-const HLS_JS = 'hls.js/1.7.4/hls.light.min.js';
+const HLS_JS = 'hls.js/1.7.4/hls.min.js';
 const EVENT = 'final-2026';
 
 const args = process.argv.slice(2);
@@ -274,7 +274,7 @@ async function main() {
   check('hls.js comes from KV, byte for byte, immutable', library.status === 200 && library.body.equals(expected)
     && library.headers.get('cache-control')?.includes('immutable')
     && library.headers.get('content-type')?.startsWith('text/javascript'), `${library.status} ${library.body.length} bytes`);
-  const missing = await get(edge, '/assets/hls.js/0.0.0/hls.light.min.js');
+  const missing = await get(edge, '/assets/hls.js/0.0.0/hls.min.js');
   check('an unknown asset is 404 not_found', missing.status === 404 && reasonOf(missing) === 'not_found', `${missing.status} ${reasonOf(missing)}`);
 
   // The multivariant playlist: a ticket, a lease, the rewrite, Content Steering.

@@ -2,7 +2,7 @@
 //!
 //! | binding | holds | read | written |
 //! |---|---|---|---|
-//! | `USHER_ASSETS` | static assets, key = the name below `/assets/` (e.g. `hls.js/1.7.4/hls.light.min.js`) | on `/assets/…` | by the operator, at deploy |
+//! | `USHER_ASSETS` | static assets, key = the name below `/assets/` (e.g. `hls.js/1.7.4/hls.min.js`) | on `/assets/…` | by the operator, at deploy |
 //! | `USHER_LEASES` | stream lease records, key = the core's `leases/{event}/{hash}` | when the core asks (`Action::Lease`) | when a decision carries a record |
 //!
 //! Key decisions:

@@ -43,11 +43,12 @@ macro_rules! hls_js_version {
 /// The npm version of hls.js the edge serves (`package.json` of the browser test pins the same).
 pub const HLS_JS_VERSION: &str = hls_js_version!();
 
-/// Where the edge serves hls.js's light build (`dist/hls.light.min.js`, which includes Content
-/// Steering). The version is in the path, so the file never changes at that address and can be
-/// cached for a year ([`ASSET_CACHE_CONTROL`]).
-pub const HLS_JS_ASSET_PATH: &str =
-    concat!("/assets/hls.js/", hls_js_version!(), "/hls.light.min.js");
+/// Where the edge serves hls.js's full build (`dist/hls.min.js`, 624 KB, 189 KB gzipped). Not
+/// the light build (120 KB gzipped): it leaves out alternate renditions, and the origin carries
+/// audio as its own rendition (`EXT-X-MEDIA:TYPE=AUDIO`, RFC 8216 §4.3.4.1), so viewers of the
+/// light build saw the event in silence. The version is in the path, so the file never changes
+/// at that address and can be cached for a year ([`ASSET_CACHE_CONTROL`]).
+pub const HLS_JS_ASSET_PATH: &str = concat!("/assets/hls.js/", hls_js_version!(), "/hls.min.js");
 
 /// `Content-Type` of the player page.
 pub const CONTENT_TYPE: &str = "text/html; charset=utf-8";
@@ -68,7 +69,7 @@ pub const TICKET_COOKIE_MAX_AGE_SECS: u32 = 4 * 60 * 60;
 /// The static assets the page loads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assets {
-    /// URL of hls.js's light build, e.g. [`HLS_JS_ASSET_PATH`].
+    /// URL of hls.js's build, e.g. [`HLS_JS_ASSET_PATH`].
     pub hls_js_url: String,
 }
 
@@ -133,8 +134,9 @@ macro_rules! page_head {
 /// retrying (not the 4xx refusals).
 ///
 /// The page adds CMCD to every request to a CDN (CTA-5004 request mode, §3.1: one `CMCD` query
-/// parameter, no extra header, so no CORS preflight): the light build of hls.js leaves its own
-/// CMCD controller out, and the full build would cost every viewer about 70 KB more. The keys
+/// parameter, no extra header, so no CORS preflight), with a few lines of its own rather than
+/// hls.js's CMCD controller, which would send it to the page's own host too and with keys the
+/// controller does not read. The keys
 /// are the ones the steering controller uses (CTA-5004 §3.3, sorted): `bl` buffer length (ms,
 /// to 100 ms), `br` the playing rendition's bitrate (kbit/s), `bs` the buffer ran dry since the
 /// last request, `mtp` hls.js's throughput estimate (kbit/s, to 100 kbit/s) and `sid`, a random
@@ -459,7 +461,7 @@ mod tests {
         let other_asset = player_page(
             &event("final-2026", "The Final"),
             &Assets {
-                hls_js_url: "/assets/hls.js/9.9.9/hls.light.min.js".to_owned(),
+                hls_js_url: "/assets/hls.js/9.9.9/hls.min.js".to_owned(),
             },
             &ticket(),
         );
@@ -656,7 +658,7 @@ mod tests {
     fn pinned_asset_path_names_the_version() {
         assert_eq!(
             HLS_JS_ASSET_PATH,
-            format!("/assets/hls.js/{HLS_JS_VERSION}/hls.light.min.js")
+            format!("/assets/hls.js/{HLS_JS_VERSION}/hls.min.js")
         );
         assert_eq!(Assets::default().hls_js_url, HLS_JS_ASSET_PATH);
     }

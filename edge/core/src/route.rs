@@ -91,7 +91,7 @@ pub enum Route<'p> {
     },
     /// A versioned static asset.
     Asset {
-        /// The path below `/assets/`, e.g. `hls.js/1.7.4/hls.light.min.js`.
+        /// The path below `/assets/`, e.g. `hls.js/1.7.4/hls.min.js`.
         name: &'p str,
     },
     /// Liveness for monitors.

@@ -36,7 +36,7 @@ REPO = os.path.dirname(os.path.dirname(FASTLY))
 EDGE = ("127.0.0.1", 7676)
 ORIGIN = ("127.0.0.1", 18080)
 EVENT = "final-2026"
-HLS_JS = "hls.js/1.7.4/hls.light.min.js"
+HLS_JS = "hls.js/1.7.4/hls.min.js"
 
 RESULTS = []
 
@@ -256,7 +256,7 @@ def run_checks(args, stream, log_path):
           status == 200 and body == hls_js and headers.get("x-usher-reason") == "ok"
           and headers.get("content-type", "").startswith("text/javascript")
           and "immutable" in headers.get("cache-control", ""), (status, headers, len(body)))
-    status, headers, _ = request(edge("/assets/hls.js/0.0.0/hls.light.min.js"))
+    status, headers, _ = request(edge("/assets/hls.js/0.0.0/hls.min.js"))
     check("unknown asset: 404 not_found",
           status == 404 and headers.get("x-usher-reason") == "not_found", (status, headers))
 

@@ -189,11 +189,8 @@ mod tests {
             "http://kv/ns/a%20b/%C3%BC%3F%23%25"
         );
         assert_eq!(
-            url(
-                "http://assets.usher.internal/",
-                "hls.js/1.7.4/hls.light.min.js"
-            ),
-            "http://assets.usher.internal/hls.js/1.7.4/hls.light.min.js"
+            url("http://assets.usher.internal/", "hls.js/1.7.4/hls.min.js"),
+            "http://assets.usher.internal/hls.js/1.7.4/hls.min.js"
         );
     }
 

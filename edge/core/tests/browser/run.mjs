@@ -116,7 +116,7 @@ function check(name, ok, detail = '') {
 async function main() {
   const html = pageHtml();
   const hlsPkg = JSON.parse(readFileSync(join(here, 'node_modules/hls.js/package.json'), 'utf8'));
-  const hlsJsPath = `/assets/hls.js/${hlsPkg.version}/hls.light.min.js`;
+  const hlsJsPath = `/assets/hls.js/${hlsPkg.version}/hls.min.js`;
   check(`page is under 2.75 KiB (${html.length} bytes)`, html.length < 2816);
   check(`page loads the npm-pinned hls.js ${hlsPkg.version}`,
     html.toString().includes(`import("${hlsJsPath}")`),
@@ -127,7 +127,7 @@ async function main() {
   const requests = [];
   const server = await startServer({
     html,
-    hlsJs: readFileSync(join(here, 'node_modules/hls.js/dist/hls.light.min.js')),
+    hlsJs: readFileSync(join(here, 'node_modules/hls.js/dist/hls.min.js')),
     hlsJsPath,
     mediaDir,
     requests,

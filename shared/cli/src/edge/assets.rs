@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn only_plain_relative_names_are_looked_up() {
-        for good in ["hls.js/1.7.4/hls.light.min.js", "a", "x_y-z+1~2/b.c"] {
+        for good in ["hls.js/1.7.4/hls.min.js", "a", "x_y-z+1~2/b.c"] {
             assert!(is_plain_name(good), "{good}");
         }
         for bad in [

@@ -188,7 +188,7 @@ fn the_edge_component_serves_viewers_end_to_end() {
         library.header("cache-control"),
         Some("public, max-age=31536000, immutable")
     );
-    let unknown = edge.get("/assets/hls.js/0.0.1/hls.light.min.js", &[]);
+    let unknown = edge.get("/assets/hls.js/0.0.1/hls.min.js", &[]);
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.header("x-usher-reason"), Some("not_found"));
 

@@ -228,14 +228,21 @@ function currentCdn(viewer) {
   return media.length ? media[media.length - 1].cdn : null;
 }
 
-// The CDNs a viewer's media came from, in order, with repeats collapsed, from time `from` on.
-function cdnPath(viewer, from) {
-  const path = [];
+// Which of a viewer's streams a media request is for: the audio rendition (the origin's
+// `audio/`) or the video, whatever its rung. Each moves between CDNs on its own playlist's
+// schedule, so their requests interleave across a switch.
+const stream = (url) => (new URL(url).pathname.split('/').at(-2) === 'audio' ? 'audio' : 'video');
+
+// The CDNs a viewer's video and audio came from, in order, with repeats collapsed, from time
+// `from` on: { video: [...], audio: [...] }.
+function cdnPaths(viewer, from) {
+  const paths = { video: [], audio: [] };
   for (const r of viewer.requests) {
     if (r.t < from || r.kind !== 'media' || !r.ok || !r.cdn) continue;
+    const path = paths[stream(r.url)];
     if (path[path.length - 1] !== r.cdn) path.push(r.cdn);
   }
-  return path;
+  return paths;
 }
 
 // hls.js errors counted by kind and answer: "fragLoadError 502 ×3, levelLoadError 502 ×1".
@@ -335,6 +342,12 @@ try {
       `advanced ${round(f.advancedS, 1)} s, longest freeze ${f.longestMs} ms`);
     if (f.longestMs > Math.min(1000, EXPLAIN_MS)) await explainFreeze(viewer, f);
   }
+  // Sound: the origin carries audio as a rendition of its own, which only hls.js's full build
+  // plays (page.rs says why). Chromium counts the audio bytes it decoded, muted or not.
+  const audio = await Promise.all(viewers.map((v) => v.page.evaluate(
+    () => document.getElementById('v').webkitAudioDecodedByteCount)));
+  check('every viewer gets the event\'s sound, not only its picture', audio.every((n) => n > 0),
+    audio.map((n, i) => `${viewers[i].name}: ${n} audio bytes decoded`).join(', '));
   // The page plays at standard latency (edge/core/src/page.rs says why): whole segments, though
   // the origin also lists parts (`{msn}.{part}.m4s`), and a playlist reload per segment.
   const parts = viewers.flatMap((v) => v.requests.filter((r) => /\.\d+\.m4s$/.test(new URL(r.url).pathname)));
@@ -380,19 +393,23 @@ try {
     endWeight <= startWeight * 0.6, weights.map((w) => w[1]).join(' '));
   check(`${slow}'s weight never climbs back while the latency holds (no flapping)`, climbs === 0,
     `${climbs} climbs of more than 100 bp`);
-  const switches = viewers.map((v) => [v.name, cdnPath(v, slowStart)]);
-  check('no viewer switches CDN more than once during the degradation',
-    switches.every(([, path]) => path.length <= 2),
-    switches.map(([n, p]) => `${n}: ${p.join('→')}`).join('; '));
+  const switches = viewers.map((v) => [v.name, cdnPaths(v, slowStart)]);
+  check('no viewer switches CDN more than once during the degradation (video or audio)',
+    switches.every(([, p]) => p.video.length <= 2 && p.audio.length <= 2),
+    switches.map(([n, p]) => `${n}: video ${p.video.join('→')}, audio ${p.audio.join('→')}`).join('; '));
+  // Two segments after a viewer's last steering manifest, its video and audio both come from
+  // the manifest's first pathway.
   const steered = viewers.filter((v) => v.steering && v.steering.t > slowStart + 5_000);
-  const following = steered.filter((v) => {
+  const astray = steered.map((v) => {
     const wanted = v.steering.priority[0];
     const after = v.requests.filter((r) => r.kind === 'media' && r.ok && r.t > v.steering.t + 2 * SEGMENT_S * 1000);
-    return after.length === 0 || after.every((r) => r.cdn === wanted);
+    return [v, wanted, after.filter((r) => r.cdn !== wanted)];
   });
   check('every viewer follows its steering manifest\'s first pathway',
-    steered.length === VIEWERS && following.length === steered.length,
-    `${following.length}/${steered.length} of ${VIEWERS}`);
+    steered.length === VIEWERS && astray.every(([, , off]) => off.length === 0),
+    `${astray.filter(([, , off]) => off.length === 0).length}/${steered.length} of ${VIEWERS}; `
+      + astray.filter(([, , off]) => off.length > 0).map(([v, wanted, off]) => `${v.name} wants ${wanted}, got `
+        + off.slice(0, 3).map((r) => `${stream(r.url)} from ${r.cdn} ${r.t - v.steering.t} ms after`).join(', ')).join('; '));
   await viewers[0].page.bringToFront();
   usherDev('fault', slow, 'clear');
   await sleep(5_000);
