@@ -118,8 +118,8 @@ macro_rules! page_head {
 /// value is never itself searched for holes). Kept small on purpose: the whole page stays under
 /// 2.75 KiB, so the answer fits in two packets and the viewer waits only on the manifest.
 ///
-/// hls.js plays the stream at standard latency, `lowLatencyMode: false`: whole segments, one
-/// blocking playlist reload per segment, three target durations behind the live edge
+/// hls.js plays the stream at standard latency, `lowLatencyMode: false`: whole segments,
+/// playlist reloads that poll (see the template), three target durations behind the live edge
 /// (`liveSyncDurationCount: 3`, hls.js's default, as RFC 8216 §6.3.3 recommends), though the
 /// origin also lists parts (LL-HLS) for players that want them. Two reasons. In low-latency
 /// mode, hls.js 1.7.4 stopped loading media for 1 to 4 s after a Content Steering pathway switch
@@ -188,8 +188,14 @@ const TEMPLATE: &str = concat!(
     r#"{retryDelayMs:500,maxRetryDelayMs:500});"#,
     // CMCD (see above). `xhrSetup` may open the request itself, at another URL (hls.js's
     // documented hook); it must not throw, or hls.js opens the request and calls it again.
+    // A playlist reload goes without its blocking directives (`_HLS_msn`, `_HLS_part`, RFC
+    // 8216bis §6.2.5.2), so the origin answers at once (RFC 8216 §6.3.4 polling). Outside
+    // low-latency mode hls.js asks to be held until the next whole segment, about one target
+    // duration, yet times such a request out after 0.8 of one (1.6 s here); every timeout of
+    // the audio playlist sends the whole pathway to a five-minute penalty box, and once every
+    // CDN has been there the next error is fatal (seen in the local event's browser test).
     r#"let w=0;const q=Math.random(),h=new Hls({lowLatencyMode:!1,xhrSetup:(x,r)=>{"#,
-    r#"if(new URL(r,U).host==U.host)return;const b=v.buffered,"#,
+    r#"if(new URL(r,U).host==U.host)return;r=r.replace(/&_HLS_(msn|part)=\d+/g,"");const b=v.buffered,"#,
     r#"l=((h.levels||[])[h.currentLevel]||{}).bitrate/1e3|0,"#,
     r#"k=["bl="+((b.length&&b.end(b.length-1)-v.currentTime)*10|0)*100,l&&"br="+l,w&&"bs","#,
     r#""mtp="+(h.bandwidthEstimate/1e5|0)*100,'sid="'+q+'"'].filter(Boolean);w=0;"#,
