@@ -354,6 +354,12 @@ try {
   check('every viewer loads whole segments, never a part',
     parts.length === 0 && viewers.every((v) => v.requests.some((r) => r.kind === 'media' && r.ok)),
     parts.slice(0, 3).map((r) => new URL(r.url).pathname).join(' '));
+  // And its playlist reloads poll rather than block (page.rs says why).
+  const blocking = viewers.flatMap((v) => v.requests.filter((r) => r.kind === 'playlist'
+    && /[?&]_HLS_(msn|part)=/.test(r.url)));
+  check('no viewer\'s playlist reload asks to be held (no _HLS_msn or _HLS_part)',
+    blocking.length === 0 && viewers.every((v) => v.requests.filter((r) => r.kind === 'playlist').length > 5),
+    blocking.slice(0, 2).map((r) => r.url.replace(/__token__=[^&]*/, '__token__=…')).join(' '));
   await viewers[0].page.screenshot({ path: join(SCREENSHOTS, 'event-player.png') });
   // The players' CMCD (one session id each) reaches the controller through the CDNs' edges.
   const heard = (await state(running.dashboard)).ticks.at(-1);
