@@ -17,6 +17,7 @@ VENV_STAMP := $(VENV)/.installed
 REQUIREMENTS := shared/tests/interop/requirements.txt
 CARGO_FUZZ_VERSION := 0.13.1
 TEST_LOG := target/test-output.log
+ORIGIN_TEST_LOG := target/origin-test-output.log
 # Cargo's output directory: CARGO_TARGET_DIR when set, as cargo itself reads it.
 CARGO_TARGET := $(or $(CARGO_TARGET_DIR),target)
 EDGE_WASM := $(CARGO_TARGET)/wasm32-wasip2/release/usher-edge-wasi-http.wasm
@@ -280,13 +281,24 @@ test-terraform:
 # All tests, interop with PyJWT and akamai-edgeauth included. The last line sums every test
 # binary's results, so the run ends on one plain count.
 # The edge end-to-end test serves the real player library from $(EDGE_ASSETS).
+# Everything is compiled first; then the origin's tests (about 110 s, most of it waiting on live
+# FFmpeg encodes in real time) run beside the rest of the workspace's (about 120 s, much of it
+# waiting on servers and timeouts) instead of after them. Their output goes to its own log,
+# printed once both are done, so neither interleaves with the other.
 unit: venv edge-assets
 	@$(call say,cargo test (unit, integration, golden, property, interop, CLI, edge end to end))
 	@mkdir -p target
 	@status=0; \
-	USHER_PYTHON=$(CURDIR)/$(VENV)/bin/python USHER_EDGE_ASSETS=$(CURDIR)/$(EDGE_ASSETS) \
-	USHER_VICEROY=$(TOOLS)/bin/viceroy \
-	cargo test --locked --workspace 2>&1 | tee $(TEST_LOG) || status=$$?; \
+	export USHER_PYTHON=$(CURDIR)/$(VENV)/bin/python USHER_EDGE_ASSETS=$(CURDIR)/$(EDGE_ASSETS) \
+		USHER_VICEROY=$(TOOLS)/bin/viceroy; \
+	cargo test --locked --workspace --no-run 2>&1 | tee $(TEST_LOG) || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+		cargo test --locked -p usher-origin > $(ORIGIN_TEST_LOG) 2>&1 & origin=$$!; \
+		cargo test --locked --workspace --exclude usher-origin 2>&1 | tee -a $(TEST_LOG) || status=$$?; \
+		wait $$origin || status=$$?; \
+		$(call say,the origin's tests (usher-origin; they ran beside the others)); \
+		cat $(ORIGIN_TEST_LOG); cat $(ORIGIN_TEST_LOG) >> $(TEST_LOG); \
+	fi; \
 	awk '/^test result:/ { p += $$4; f += $$6 } \
 	     /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 	     END { printf "\ntests: %d passed, %d failed\n", p, f }' $(TEST_LOG) $$(test -f $(BROWSER_LOG) && echo $(BROWSER_LOG)) \
