@@ -264,7 +264,7 @@ browser: apt-browser node-deps
 	@$(call say,the steering controller's live dashboard and post-event report in headless Chromium (about 1 min))
 	@cd control/tests/browser && USHER_BIN=$(abspath $(CARGO_TARGET))/debug/usher \
 		SCREENSHOT_DIR=$(CURDIR)/target/screenshots node dashboard.mjs 2>&1 | tee -a $(CURDIR)/$(BROWSER_LOG)
-	@$(call say,the local live event (usher dev) end to end with four hls.js viewers: six scenarios (about 4 min))
+	@$(call say,the local live event (usher dev) end to end with four hls.js viewers: six scenarios (about 2.5 min))
 	@cd shared/cli/tests/browser && USHER_BIN=$(abspath $(CARGO_TARGET))/debug/usher \
 		USHER_EDGE_WASM=$(abspath $(EDGE_WASM)) USHER_EDGE_ASSETS=$(CURDIR)/$(EDGE_ASSETS) \
 		SCREENSHOT_DIR=$(CURDIR)/target/screenshots node event.mjs 2>&1 | tee -a $(CURDIR)/$(BROWSER_LOG)

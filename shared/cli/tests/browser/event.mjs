@@ -193,11 +193,12 @@ function freezes(samples, from, to) {
   return { longestMs: longest, longestAt, advancedS: advanced };
 }
 
-// What a viewer saw around a freeze, for the log of a failed check: the buffer ahead of the
-// playhead, every request and every hls.js error from 10 s before the freeze to its end, in
-// milliseconds relative to the freeze's start.
-async function explainFreeze(viewer, f) {
-  if (f.longestAt === null) return;
+// What a viewer saw around a freeze longer than `limitMs` (the check's), or than
+// EXPLAIN_MS, for the log: the buffer ahead of the playhead, every request sent and answered,
+// hls.js's log and errors, from 10 s before the freeze to its end, in milliseconds relative to
+// the freeze's start.
+async function explainFreeze(viewer, f, limitMs) {
+  if (f.longestAt === null || f.longestMs <= Math.min(limitMs, EXPLAIN_MS)) return;
   const from = f.longestAt - 10_000;
   const to = f.longestAt + f.longestMs;
   const rel = (t) => String(t - f.longestAt).padStart(6);
@@ -340,7 +341,7 @@ try {
     check(`${viewer.name} plays 30 s of live video with no stall`,
       f.advancedS >= 29 && f.longestMs <= 1000,
       `advanced ${round(f.advancedS, 1)} s, longest freeze ${f.longestMs} ms`);
-    if (f.longestMs > Math.min(1000, EXPLAIN_MS)) await explainFreeze(viewer, f);
+    await explainFreeze(viewer, f, 1000);
   }
   // Sound: the origin carries audio as a rendition of its own, which only hls.js's full build
   // plays (page.rs says why). Chromium counts the audio bytes it decoded, muted or not.
@@ -348,8 +349,8 @@ try {
     () => document.getElementById('v').webkitAudioDecodedByteCount)));
   check('every viewer gets the event\'s sound, not only its picture', audio.every((n) => n > 0),
     audio.map((n, i) => `${viewers[i].name}: ${n} audio bytes decoded`).join(', '));
-  // The page plays at standard latency (edge/core/src/page.rs says why): whole segments, though
-  // the origin also lists parts (`{msn}.{part}.m4s`), and a playlist reload per segment.
+  // The page plays at standard latency (edge/core/src/page.rs says why): whole segments, never
+  // the parts (`{msn}.{part}.m4s`) the origin also lists.
   const parts = viewers.flatMap((v) => v.requests.filter((r) => /\.\d+\.m4s$/.test(new URL(r.url).pathname)));
   check('every viewer loads whole segments, never a part',
     parts.length === 0 && viewers.every((v) => v.requests.some((r) => r.kind === 'media' && r.ok)),
@@ -432,7 +433,7 @@ try {
     check(`${viewer.name} plays through ${down}'s outage with no stall longer than one segment`,
       f.longestMs <= SEGMENT_S * 1000 && f.advancedS >= 15,
       `longest freeze ${f.longestMs} ms, advanced ${round(f.advancedS, 1)} s`);
-    if (f.longestMs > Math.min(SEGMENT_S * 1000, EXPLAIN_MS)) await explainFreeze(viewer, f);
+    await explainFreeze(viewer, f, SEGMENT_S * 1000);
   }
   for (const viewer of onDown) {
     // A player reloads each of its playlists (the video rendition's, the audio's) in a loop of
@@ -476,7 +477,7 @@ try {
     check(`${viewer.name} plays on after zone a's origin node is killed, no gap longer than one segment`,
       f.longestMs <= SEGMENT_S * 1000 && f.advancedS >= 15 && media.some((r) => r.ok),
       `longest freeze ${f.longestMs} ms, advanced ${round(f.advancedS, 1)} s, ${media.filter((r) => r.ok).length} media answers`);
-    if (f.longestMs > Math.min(SEGMENT_S * 1000, EXPLAIN_MS)) await explainFreeze(viewer, f);
+    await explainFreeze(viewer, f, SEGMENT_S * 1000);
   }
   for (const viewer of viewers) {
     const errors = await viewer.page.evaluate(() => window.hlsErrors);
